@@ -1,0 +1,20 @@
+//! Runtime of [pagestate](https://docs.rs/pagestate): sessions and run
+//! contexts, per-session state, caches and executors.
+//!
+//! Applications depend on the `pagestate` facade, which re-exports this crate
+//! together with the macros that generate calls into it.
+
+#![warn(missing_docs)]
+
+mod session;
+mod state;
+
+pub use session::{ContextGuard, ScriptRunContext, Session, SessionId};
+pub use state::{state, Namespace, StateError, StateRef};
+
+/// What macro expansions call. Not a public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::state::{use_state, use_state_init};
+    pub use crate::Namespace;
+}

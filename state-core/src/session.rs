@@ -1,0 +1,258 @@
+//! User sessions and the run context that ties page code to one of them.
+//!
+//! A [`Session`] is one user's view of the app: a browser tab, a UI window, a
+//! test. Page code does not receive its session as an argument; it finds it
+//! through the thread's current [`ScriptRunContext`], which
+//! [`Session::run`] installs for the duration of one page run (Streamlit's
+//! `ScriptRunContext`, `get_script_run_ctx` and `add_script_run_ctx`).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::state::StateMap;
+
+/// A cheap, clonable handle to one user session.
+///
+/// Every clone refers to the same session. State created with
+/// [`use_state!`](crate::StateRef) and session-scoped cache entries live as long
+/// as any handle does (a [`StateRef`](crate::StateRef) and a captured
+/// [`ScriptRunContext`] count as handles); dropping the last handle, or calling
+/// [`Session::close`], frees them.
+///
+/// ```
+/// use pagestate_core::Session;
+///
+/// let session = Session::new();
+/// let count = session.state::<i64>(None, "count");
+/// count.set(41).unwrap();
+/// count.reduce(|n, by| n + by, 1).unwrap();
+/// assert_eq!(session.state::<i64>(None, "count").get(), Ok(42));
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<SessionInner>,
+}
+
+struct SessionInner {
+    id: SessionId,
+    state: StateMap,
+}
+
+/// The identity of a [`Session`], unique within the process and never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(u64);
+
+impl SessionId {
+    /// The number behind this id.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session-{}", self.0)
+    }
+}
+
+impl Session {
+    /// Starts a new, empty session.
+    pub fn new() -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        Session {
+            inner: Arc::new(SessionInner {
+                id: SessionId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+                state: StateMap::default(),
+            }),
+        }
+    }
+
+    /// This session's id.
+    pub fn id(&self) -> SessionId {
+        self.inner.id
+    }
+
+    /// Runs `page` with this session's run context current on the calling
+    /// thread, then restores whatever context the thread had before, also
+    /// when `page` panics.
+    ///
+    /// This is one rerun of the page: `use_state!` and session-scoped caches
+    /// inside `page` use this session.
+    ///
+    /// ```
+    /// use pagestate_core::{ScriptRunContext, Session};
+    ///
+    /// let session = Session::new();
+    /// let seen = session.run(|| ScriptRunContext::current().unwrap().session().id());
+    /// assert_eq!(seen, session.id());
+    /// assert!(ScriptRunContext::current().is_none());
+    /// ```
+    pub fn run<R>(&self, page: impl FnOnce() -> R) -> R {
+        let _guard = ScriptRunContext::new(self.clone()).attach();
+        page()
+    }
+
+    /// Frees all of this session's state and session-scoped cache entries now,
+    /// without waiting for the last handle to drop.
+    ///
+    /// The session stays usable and starts over empty: a [`StateRef`](crate::StateRef)
+    /// taken before `close` reads as uninitialised, and a value set through it
+    /// afterwards is visible to every other handle.
+    pub fn close(&self) {
+        self.inner.state.clear();
+        run_end_hooks(self.inner.id);
+    }
+
+    pub(crate) fn state_map(&self) -> &StateMap {
+        &self.inner.state
+    }
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session::new()
+    }
+}
+
+impl PartialEq for Session {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Session {}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.inner.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SessionInner {
+    fn drop(&mut self) {
+        run_end_hooks(self.id);
+    }
+}
+
+type EndHook = Arc<dyn Fn(SessionId) + Send + Sync>;
+
+static END_HOOKS: Mutex<Vec<EndHook>> = Mutex::new(Vec::new());
+
+/// Registers `hook` to run whenever a session ends (its last handle drops or
+/// it is closed), so that stores keyed by [`SessionId`] can free its entries.
+pub(crate) fn on_session_end(hook: impl Fn(SessionId) + Send + Sync + 'static) {
+    END_HOOKS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Arc::new(hook));
+}
+
+fn run_end_hooks(id: SessionId) {
+    // Run the hooks unlocked: freeing entries may drop the last handle of
+    // another session, which runs these hooks again.
+    let hooks = END_HOOKS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    for hook in &hooks {
+        hook(id);
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<ScriptRunContext>> = const { RefCell::new(None) };
+}
+
+/// The context of one page run: which session the code on this thread serves.
+///
+/// [`Session::run`] makes a context current for the duration of a page run.
+/// To use `use_state!` or a session-scoped cache from a thread you spawn
+/// yourself, capture the context on the page thread and [`attach`](Self::attach)
+/// it on the other one:
+///
+/// ```
+/// use pagestate_core::{ScriptRunContext, Session};
+///
+/// let session = Session::new();
+/// session.run(|| {
+///     let ctx = ScriptRunContext::current().expect("inside a page run");
+///     std::thread::spawn(move || {
+///         let _guard = ctx.attach();
+///         assert!(ScriptRunContext::current().is_some());
+///     })
+///     .join()
+///     .unwrap();
+/// });
+/// ```
+#[derive(Clone, Debug)]
+pub struct ScriptRunContext {
+    session: Session,
+}
+
+impl ScriptRunContext {
+    /// A context for a page run of `session`.
+    pub fn new(session: Session) -> Self {
+        ScriptRunContext { session }
+    }
+
+    /// The context current on this thread, if any.
+    pub fn current() -> Option<ScriptRunContext> {
+        CURRENT.with(|current| current.borrow().clone())
+    }
+
+    /// Calls `f` with the current context without cloning it.
+    pub(crate) fn with_current<R>(f: impl FnOnce(Option<&ScriptRunContext>) -> R) -> R {
+        CURRENT.with(|current| f(current.borrow().as_ref()))
+    }
+
+    /// The session this context serves.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Makes this context current on the calling thread until the returned
+    /// guard drops, which restores the thread's previous context, also during
+    /// a panic. Guards must drop in the reverse order of their creation, as
+    /// scopes do.
+    #[must_use = "the context is detached again as soon as the guard drops"]
+    pub fn attach(&self) -> ContextGuard {
+        let previous = CURRENT.with(|current| current.replace(Some(self.clone())));
+        ContextGuard {
+            previous,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+/// Keeps a [`ScriptRunContext`] attached to the current thread; see
+/// [`ScriptRunContext::attach`].
+///
+/// The guard belongs to the thread it was created on, so it is not `Send`.
+#[must_use = "the context is detached again as soon as the guard drops"]
+pub struct ContextGuard {
+    previous: Option<ScriptRunContext>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        // `try_with`: during thread teardown the slot may already be gone,
+        // and then there is nothing left to restore. The detached context is
+        // dropped after the borrow ends: it may be its session's last handle.
+        let _detached = CURRENT.try_with(|current| current.replace(previous));
+    }
+}
+
+impl fmt::Debug for ContextGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextGuard")
+            .field("previous", &self.previous)
+            .finish()
+    }
+}

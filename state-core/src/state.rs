@@ -1,0 +1,551 @@
+//! Per-session state that survives reruns: [`StateRef`], keyed by
+//! (namespace, key) inside one [`Session`].
+
+use std::any::{type_name, Any};
+use std::error::Error;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use hashbrown::{Equivalent, HashMap};
+
+use crate::session::{ScriptRunContext, Session};
+
+/// The namespace part of a state's (namespace, key) address.
+///
+/// The default, [`Namespace::SESSION`], is shared by the whole session; a
+/// named one (often `module_path!()` or a page's name) keeps a page's keys from
+/// meeting another page's.
+///
+/// ```
+/// use pagestate_core::Namespace;
+///
+/// assert_eq!(Namespace::from("settings").name(), Some("settings"));
+/// assert_eq!(Namespace::from(None).name(), None);
+/// assert_eq!(Namespace::default(), Namespace::SESSION);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Namespace<'a>(Option<&'a str>);
+
+impl<'a> Namespace<'a> {
+    /// The session-wide namespace.
+    pub const SESSION: Namespace<'static> = Namespace(None);
+
+    /// The namespace's name, or `None` for the session-wide one.
+    pub fn name(self) -> Option<&'a str> {
+        self.0
+    }
+}
+
+impl<'a> From<&'a str> for Namespace<'a> {
+    fn from(name: &'a str) -> Self {
+        Namespace(Some(name))
+    }
+}
+
+impl<'a> From<&'a String> for Namespace<'a> {
+    fn from(name: &'a String) -> Self {
+        Namespace(Some(name))
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Namespace<'a> {
+    fn from(name: Option<&'a str>) -> Self {
+        Namespace(name)
+    }
+}
+
+/// Why an access to a state failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The state has no value: it was never set, or it was cleared.
+    Uninitialized {
+        /// The state's namespace; `None` is the session-wide one.
+        namespace: Option<String>,
+        /// The state's key.
+        key: String,
+    },
+    /// The state holds a value of another type than the one asked for. The
+    /// stored value is left as it was.
+    TypeMismatch {
+        /// The state's namespace; `None` is the session-wide one.
+        namespace: Option<String>,
+        /// The state's key.
+        key: String,
+        /// The type the access asked for.
+        expected: &'static str,
+        /// The type of the value the state holds.
+        found: &'static str,
+    },
+    /// There is no run context on this thread, so no session to look in.
+    NoContext {
+        /// The state's namespace; `None` is the session-wide one.
+        namespace: Option<String>,
+        /// The state's key.
+        key: String,
+    },
+}
+
+struct Address<'a>(Option<&'a str>, &'a str);
+
+impl fmt::Display for Address<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(namespace) => write!(f, "state `{}` in namespace `{namespace}`", self.1),
+            None => write!(f, "state `{}` in the session namespace", self.1),
+        }
+    }
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::Uninitialized { namespace, key } => write!(
+                f,
+                "{} is not initialised: set it, or give use_state! a `factory`",
+                Address(namespace.as_deref(), key)
+            ),
+            StateError::TypeMismatch {
+                namespace,
+                key,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{} holds a `{found}`, not a `{expected}`",
+                Address(namespace.as_deref(), key)
+            ),
+            StateError::NoContext { namespace, key } => write!(
+                f,
+                "{} cannot be reached: no ScriptRunContext on this thread \
+                 (run the page inside `Session::run`, or attach a captured context)",
+                Address(namespace.as_deref(), key)
+            ),
+        }
+    }
+}
+
+impl Error for StateError {}
+
+/// One session's states.
+#[derive(Default)]
+pub(crate) struct StateMap {
+    slots: Mutex<HashMap<StateKey, Arc<Slot>>>,
+}
+
+#[derive(PartialEq, Eq)]
+struct StateKey {
+    namespace: Option<Box<str>>,
+    key: Box<str>,
+}
+
+struct StateKeyRef<'a> {
+    namespace: Option<&'a str>,
+    key: &'a str,
+}
+
+// Both forms hash alike, so the map can be probed without allocating.
+impl Hash for StateKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.namespace.as_deref().hash(state);
+        self.key.hash(state);
+    }
+}
+
+impl Hash for StateKeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.namespace.hash(state);
+        self.key.hash(state);
+    }
+}
+
+impl Equivalent<StateKey> for StateKeyRef<'_> {
+    fn equivalent(&self, stored: &StateKey) -> bool {
+        self.namespace == stored.namespace.as_deref() && self.key == &*stored.key
+    }
+}
+
+impl StateMap {
+    fn slot(&self, namespace: Option<&str>, key: &str) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let probe = StateKeyRef { namespace, key };
+        if let Some(slot) = slots.get(&probe) {
+            return Arc::clone(slot);
+        }
+        let slot = Arc::new(Slot {
+            namespace: namespace.map(Into::into),
+            key: key.into(),
+            value: RwLock::default(),
+        });
+        let stored_key = StateKey {
+            namespace: namespace.map(Into::into),
+            key: key.into(),
+        };
+        slots.insert(stored_key, Arc::clone(&slot));
+        slot
+    }
+
+    /// Drops every value and detaches every slot, so that handles taken
+    /// before find the live map again.
+    pub(crate) fn clear(&self) {
+        let slots = std::mem::take(&mut *self.slots.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut dropped = Vec::with_capacity(slots.len());
+        for slot in slots.into_values() {
+            let mut value = slot.value.write().unwrap_or_else(PoisonError::into_inner);
+            value.orphaned = true;
+            dropped.push(value.stored.take());
+        }
+        // Values drop here, after every lock is released: a value's own drop
+        // may touch state.
+        drop(dropped);
+    }
+}
+
+/// The home of one (namespace, key) in one session.
+struct Slot {
+    namespace: Option<Box<str>>,
+    key: Box<str>,
+    value: RwLock<SlotValue>,
+}
+
+#[derive(Default)]
+struct SlotValue {
+    stored: Option<Stored>,
+    /// Set when the session was closed: the map no longer holds this slot.
+    orphaned: bool,
+}
+
+struct Stored {
+    value: Box<dyn Any + Send + Sync>,
+    type_name: &'static str,
+}
+
+impl Stored {
+    fn new<T: Send + Sync + 'static>(value: T) -> Self {
+        Stored {
+            value: Box::new(value),
+            type_name: type_name::<T>(),
+        }
+    }
+}
+
+/// A handle to one value in one session, addressed by (namespace, key).
+///
+/// Page code gets one from `use_state!` on every rerun; the value behind it
+/// survives the reruns. A `StateRef` holds its session, not the thread, so it
+/// can be cloned and moved into worker threads; every access is synchronised,
+/// and concurrent [`reduce`](Self::reduce) or [`update`](Self::update) calls on
+/// one state never lose an update.
+///
+/// A typed access never replaces or corrupts a value stored under another
+/// type: it fails with [`StateError::TypeMismatch`] instead.
+///
+/// ```
+/// use pagestate_core::{Session, StateError};
+///
+/// let session = Session::new();
+/// let todo = session.state::<Vec<String>>("todo-page", "items");
+/// assert!(matches!(todo.get(), Err(StateError::Uninitialized { .. })));
+/// assert!(todo.init(Vec::new));
+/// todo.update(|items| items.push("write docs".to_owned())).unwrap();
+/// assert_eq!(todo.with(|items| items.len()), Ok(1));
+/// todo.clear();
+/// assert!(!todo.is_initialized());
+/// ```
+pub struct StateRef<T> {
+    session: Session,
+    slot: Arc<Slot>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Send + Sync + 'static> StateRef<T> {
+    fn new(session: &Session, namespace: Namespace<'_>, key: &str) -> Self {
+        StateRef {
+            slot: session.state_map().slot(namespace.name(), key),
+            session: session.clone(),
+            _type: PhantomData,
+        }
+    }
+
+    /// The state's key.
+    pub fn key(&self) -> &str {
+        &self.slot.key
+    }
+
+    /// The state's namespace; `None` is the session-wide one.
+    pub fn namespace(&self) -> Option<&str> {
+        self.slot.namespace.as_deref()
+    }
+
+    /// The session the state belongs to.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// A clone of the current value.
+    pub fn get(&self) -> Result<T, StateError>
+    where
+        T: Clone,
+    {
+        self.with(T::clone)
+    }
+
+    /// Calls `f` with a reference to the current value. The state is locked
+    /// for reading meanwhile: `f` must not write to this same state.
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, StateError> {
+        self.read(|stored| Ok(f(self.downcast_ref(stored)?)))
+    }
+
+    /// Sets the value, initialising the state if needed.
+    ///
+    /// Fails with [`StateError::TypeMismatch`], leaving the state as it was,
+    /// when it holds a value of another type; [`clear`](Self::clear) it first
+    /// to change its type.
+    pub fn set(&self, value: T) -> Result<(), StateError> {
+        let previous = self.write(|stored| {
+            if let Some(current) = stored {
+                if !current.value.is::<T>() {
+                    return Err(self.mismatch(current));
+                }
+            }
+            Ok(stored.replace(Stored::new(value)))
+        })?;
+        drop(previous);
+        Ok(())
+    }
+
+    /// Replaces the value with `reducer(value, arg)` and returns the new value.
+    ///
+    /// The state stays locked from read to write, so concurrent reducers never
+    /// lose an update; `reducer` must not touch this same state. On an
+    /// uninitialised state it fails and `reducer` is never called. If
+    /// `reducer` panics, the state keeps its previous value.
+    ///
+    /// ```
+    /// # let session = pagestate_core::Session::new();
+    /// let total = session.state::<i64>(None, "total");
+    /// total.set(2).unwrap();
+    /// assert_eq!(total.reduce(|sum, n| sum + n, 3), Ok(5));
+    /// ```
+    pub fn reduce<A>(&self, reducer: impl FnOnce(T, A) -> T, arg: A) -> Result<T, StateError>
+    where
+        T: Clone,
+    {
+        self.update(|value| {
+            let next = reducer(value.clone(), arg);
+            *value = next.clone();
+            next
+        })
+    }
+
+    /// Calls `f` with a mutable reference to the current value, under the
+    /// state's write lock; `f` must not touch this same state.
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, StateError> {
+        self.write(|stored| match stored {
+            None => Err(self.uninitialized()),
+            Some(current) => match current.value.downcast_mut::<T>() {
+                Some(value) => Ok(f(value)),
+                None => Err(self.mismatch(current)),
+            },
+        })
+    }
+
+    /// Sets the value to `factory()` if the state has none, and returns
+    /// whether it did.
+    ///
+    /// `factory` runs outside the state's lock, so it may itself use state;
+    /// if another thread initialises the state first, its value wins and the
+    /// factory's result is dropped.
+    pub fn init(&self, factory: impl FnOnce() -> T) -> bool {
+        if self.is_initialized() {
+            return false;
+        }
+        let value = factory();
+        self.write(|stored| {
+            if stored.is_some() {
+                return false;
+            }
+            *stored = Some(Stored::new(value));
+            true
+        })
+    }
+
+    /// Whether the state holds a value (of any type).
+    pub fn is_initialized(&self) -> bool {
+        self.read(|stored| stored.is_some())
+    }
+
+    /// Removes the value, uninitialising the state. A no-op when it has none.
+    pub fn clear(&self) {
+        let previous = self.write(Option::take);
+        drop(previous);
+    }
+
+    fn read<R>(&self, f: impl FnOnce(Option<&Stored>) -> R) -> R {
+        let value = self
+            .slot
+            .value
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !value.orphaned {
+            return f(value.stored.as_ref());
+        }
+        drop(value);
+        loop {
+            let slot = self.live_slot();
+            let value = slot.value.read().unwrap_or_else(PoisonError::into_inner);
+            if !value.orphaned {
+                return f(value.stored.as_ref());
+            }
+        }
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut Option<Stored>) -> R) -> R {
+        let mut value = self
+            .slot
+            .value
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !value.orphaned {
+            return f(&mut value.stored);
+        }
+        drop(value);
+        loop {
+            let slot = self.live_slot();
+            let mut value = slot.value.write().unwrap_or_else(PoisonError::into_inner);
+            if !value.orphaned {
+                return f(&mut value.stored);
+            }
+        }
+    }
+
+    /// The slot the session's map holds now for this address: the slot this
+    /// handle was made with is orphaned once the session is closed.
+    fn live_slot(&self) -> Arc<Slot> {
+        self.session.state_map().slot(self.namespace(), self.key())
+    }
+
+    fn downcast_ref<'s>(&self, stored: Option<&'s Stored>) -> Result<&'s T, StateError> {
+        let stored = stored.ok_or_else(|| self.uninitialized())?;
+        stored
+            .value
+            .downcast_ref::<T>()
+            .ok_or_else(|| self.mismatch(stored))
+    }
+
+    fn uninitialized(&self) -> StateError {
+        StateError::Uninitialized {
+            namespace: self.namespace().map(Into::into),
+            key: self.key().into(),
+        }
+    }
+
+    fn mismatch(&self, stored: &Stored) -> StateError {
+        StateError::TypeMismatch {
+            namespace: self.namespace().map(Into::into),
+            key: self.key().into(),
+            expected: type_name::<T>(),
+            found: stored.type_name,
+        }
+    }
+}
+
+impl<T> Clone for StateRef<T> {
+    fn clone(&self) -> Self {
+        StateRef {
+            session: self.session.clone(),
+            slot: Arc::clone(&self.slot),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for StateRef<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateRef")
+            .field("session", &self.session.id())
+            .field("namespace", &self.slot.namespace)
+            .field("key", &self.slot.key)
+            .field("type", &type_name::<T>())
+            .finish()
+    }
+}
+
+impl Session {
+    /// A handle to the state at (`namespace`, `key`) in this session, for
+    /// host code that is not running a page of this session.
+    pub fn state<'a, T: Send + Sync + 'static>(
+        &self,
+        namespace: impl Into<Namespace<'a>>,
+        key: &str,
+    ) -> StateRef<T> {
+        StateRef::new(self, namespace.into(), key)
+    }
+}
+
+/// A handle to the state at (`namespace`, `key`) in the current run
+/// context's session: the function form of `use_state!`.
+///
+/// Fails with [`StateError::NoContext`] on a thread without a run context.
+///
+/// ```
+/// use pagestate_core::{state, Session, StateError};
+///
+/// assert!(matches!(state::<u8>(None, "x"), Err(StateError::NoContext { .. })));
+/// Session::new().run(|| {
+///     let x = state::<u8>(None, "x").unwrap();
+///     x.set(7).unwrap();
+///     assert_eq!(x.get(), Ok(7));
+/// });
+/// ```
+pub fn state<'a, T: Send + Sync + 'static>(
+    namespace: impl Into<Namespace<'a>>,
+    key: &str,
+) -> Result<StateRef<T>, StateError> {
+    let namespace = namespace.into();
+    ScriptRunContext::with_current(|ctx| match ctx {
+        Some(ctx) => Ok(StateRef::new(ctx.session(), namespace, key)),
+        None => Err(StateError::NoContext {
+            namespace: namespace.name().map(Into::into),
+            key: key.into(),
+        }),
+    })
+}
+
+/// `use_state!` without a factory.
+#[doc(hidden)]
+#[track_caller]
+pub fn use_state<T: Send + Sync + 'static>(namespace: Namespace<'_>, key: &str) -> StateRef<T> {
+    match ScriptRunContext::with_current(|ctx| {
+        ctx.map(|ctx| StateRef::new(ctx.session(), namespace, key))
+    }) {
+        Some(state) => state,
+        None => no_context_panic(namespace, key),
+    }
+}
+
+/// `use_state!` with a factory: initialised on first use.
+#[doc(hidden)]
+#[track_caller]
+pub fn use_state_init<T: Send + Sync + 'static, F: FnOnce() -> T>(
+    namespace: Namespace<'_>,
+    key: &str,
+    factory: F,
+) -> StateRef<T> {
+    let state = use_state::<T>(namespace, key);
+    state.init(factory);
+    state
+}
+
+#[cold]
+#[track_caller]
+fn no_context_panic(namespace: Namespace<'_>, key: &str) -> ! {
+    panic!(
+        "use_state!: {} was used outside a page run: no ScriptRunContext on this thread. \
+         Run the page inside `Session::run(|| ...)`, or attach a captured context with \
+         `ScriptRunContext::attach` on the thread you spawned",
+        Address(namespace.name(), key)
+    )
+}

@@ -1,0 +1,121 @@
+//! `use_state!(key, namespace = .., factory = .., type = ..)`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::spanned::Spanned;
+use syn::{Expr, Ident, Token, Type};
+
+use crate::args::{self, Arg, ArgValue, Errors};
+
+const NAMESPACE: &str = "namespace";
+const FACTORY: &str = "factory";
+const TYPE: &str = "type";
+const OPTIONS: &[&str] = &[NAMESPACE, FACTORY, TYPE];
+
+pub(crate) fn expand(input: TokenStream) -> TokenStream {
+    match Parser::parse2(parse, input).and_then(UseState::validate) {
+        Ok(call) => call.expand(),
+        Err(error) => error.to_compile_error(),
+    }
+}
+
+/// The macro input as written: a key, then options.
+struct Input {
+    key: Expr,
+    options: Vec<Arg>,
+}
+
+/// A checked call.
+struct UseState {
+    key: Expr,
+    namespace: Option<Expr>,
+    factory: Option<Expr>,
+    ty: Option<Type>,
+}
+
+fn parse(input: ParseStream) -> syn::Result<Input> {
+    if input.is_empty() {
+        return Err(syn::Error::new(Span::call_site(), missing_key()));
+    }
+    if starts_with_option(input) {
+        return Err(input.error(missing_key()));
+    }
+    let key = input.parse()?;
+    let options = if input.is_empty() {
+        Vec::new()
+    } else {
+        input.parse::<Token![,]>()?;
+        args::parse_list(input)?
+    };
+    Ok(Input { key, options })
+}
+
+fn starts_with_option(input: ParseStream) -> bool {
+    let fork = input.fork();
+    match fork.call(Ident::parse_any) {
+        Ok(name) => {
+            OPTIONS.contains(&name.to_string().as_str())
+                && fork.peek(Token![=])
+                && !fork.peek(Token![==])
+        }
+        Err(_) => false,
+    }
+}
+
+fn missing_key() -> &'static str {
+    "use_state! needs the state's key first, as in `use_state!(\"count\", factory = || 0)`"
+}
+
+impl UseState {
+    fn validate(input: Input) -> syn::Result<Self> {
+        let mut errors = Errors::default();
+        let mut call = UseState {
+            key: input.key,
+            namespace: None,
+            factory: None,
+            ty: None,
+        };
+        for arg in args::check_names(input.options, OPTIONS, &mut errors) {
+            let name = arg.name.to_string();
+            if name == TYPE {
+                match arg.value {
+                    ArgValue::Type(ty) => call.ty = Some(ty),
+                    _ => errors.at(&arg.name, "option `type` needs a type: `type = String`"),
+                }
+            } else if let Some(expr) = args::expr(arg, &mut errors) {
+                match name.as_str() {
+                    NAMESPACE => call.namespace = Some(expr),
+                    _ => call.factory = Some(expr),
+                }
+            }
+        }
+        errors.finish()?;
+        Ok(call)
+    }
+
+    fn expand(self) -> TokenStream {
+        let private = quote!(::pagestate::__private);
+        let key = &self.key;
+        let key = quote_spanned!(key.span()=> ::core::convert::AsRef::<str>::as_ref(&(#key)));
+        let namespace = match &self.namespace {
+            Some(ns) => quote_spanned! {ns.span()=>
+                #private::Namespace::from(::core::convert::AsRef::<str>::as_ref(&(#ns)))
+            },
+            None => quote!(#private::Namespace::SESSION),
+        };
+        let ty = match &self.ty {
+            Some(ty) => quote!(#ty),
+            None => quote!(_),
+        };
+        match &self.factory {
+            Some(factory) => quote! {
+                #private::use_state_init::<#ty, _>(#namespace, #key, #factory)
+            },
+            None => quote! {
+                #private::use_state::<#ty>(#namespace, #key)
+            },
+        }
+    }
+}
