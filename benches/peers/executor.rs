@@ -58,12 +58,17 @@ fn pagestate_payload_len(payload: Vec<u8>) -> u64 {
     payload.len() as u64
 }
 
-/// Sizes pagestate's thread pool for figure 9 (a pool of
-/// [`FAN_OUT_JOBS`] threads) before anything uses it.
+/// Sizes pagestate's pools before anything uses them: [`FAN_OUT_JOBS`]
+/// threads for figure 9, and one worker process per CPU, the size of
+/// procspawn's pool in figure 6.
 pub fn configure_pools() {
     #[cfg(feature = "pending")]
-    pagestate::ThreadPool::configure(pagestate::ThreadPoolConfig::new().threads(FAN_OUT_JOBS))
-        .expect("pagestate's thread pool is configured before its first use");
+    {
+        pagestate::ThreadPool::configure(FAN_OUT_JOBS)
+            .expect("pagestate's thread pool is configured before its first job");
+        pagestate::ProcessPool::configure(cpus())
+            .expect("pagestate's process pool is configured before its first job");
+    }
 }
 
 fn cpus() -> usize {
