@@ -20,8 +20,8 @@ pub struct Plan {
 impl Plan {
     /// The full run, whose numbers the README quotes.
     pub const FULL: Plan = Plan {
-        samples: 31,
-        batch_time: Duration::from_millis(20),
+        samples: 41,
+        batch_time: Duration::from_millis(25),
     };
 
     /// `--quick`: the same figures with fewer, shorter samples.
@@ -107,12 +107,23 @@ impl<'a> Contender<'a> {
         self
     }
 
-    /// The number of operations per batch that makes a batch last about
-    /// `target`. The batches it runs double as a warm-up.
+    /// Warms the contender up, then finds the number of operations per batch
+    /// that makes a batch last about `target`.
+    ///
+    /// The warm-up runs growing batches for at least `target` in all, so
+    /// that one-off costs (starting pool threads or worker processes,
+    /// filling caches) are paid before calibrating: counted in a calibration
+    /// batch, they would make every later batch far too short.
     fn calibrate(&mut self, target: Duration) -> u64 {
         if let Some(iters) = self.fixed_iters {
             (self.batch)(iters);
             return iters;
+        }
+        let mut warmed = Duration::ZERO;
+        let mut iters = 1_u64;
+        while warmed < target {
+            warmed += (self.batch)(iters);
+            iters *= 2;
         }
         let mut iters = 1_u64;
         loop {
