@@ -40,6 +40,9 @@ impl Plan {
     }
 }
 
+/// Shorter batches say more about the clock than about the operation.
+const MIN_TIMED_BATCH: Duration = Duration::from_micros(20);
+
 type Batch<'a> = Box<dyn FnMut(u64) -> Duration + 'a>;
 
 /// One side of a comparison: a name and a way to run a batch of operations.
@@ -125,15 +128,20 @@ impl<'a> Contender<'a> {
             warmed += (self.batch)(iters);
             iters *= 2;
         }
+        // Double the batch until it lasts an eighth of the target, and size
+        // batches by the fastest per-operation time seen on the way: a batch
+        // the scheduler interrupted only ever looks slower.
         let mut iters = 1_u64;
+        let mut fastest = f64::INFINITY;
+        let mut timed_batches = 0;
         loop {
             let took = (self.batch)(iters);
-            if took >= target {
-                return iters;
+            if took >= MIN_TIMED_BATCH {
+                fastest = fastest.min(took.as_secs_f64() / iters as f64);
+                timed_batches += 1;
             }
-            if took >= target / 8 {
-                let scaled = iters as f64 * target.as_secs_f64() / took.as_secs_f64();
-                return (scaled.ceil() as u64).max(1);
+            if took >= target || (took >= target / 8 && timed_batches >= 3) {
+                return ((target.as_secs_f64() / fastest).ceil() as u64).max(1);
             }
             iters *= 2;
         }
