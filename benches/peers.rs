@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         }
     }
     println!("\n{}", report.table());
-    println!("{machine}");
+    println!("{}", machine.finished());
     ExitCode::SUCCESS
 }
 

@@ -217,6 +217,8 @@ pub struct Machine {
     pub rustc: String,
     /// The 1-minute load average when the run started, from /proc/loadavg.
     pub load: Option<f64>,
+    /// The same when the run ended; see [`Machine::finished`].
+    pub load_at_end: Option<f64>,
     /// The day of the run, UTC, as `YYYY-MM-DD`.
     pub date: String,
 }
@@ -232,9 +234,6 @@ impl Machine {
                 (key.trim() == "model name").then(|| value.trim().to_owned())
             })
             .unwrap_or_else(|| "unknown CPU".to_owned());
-        let load = std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .and_then(|text| text.split_whitespace().next()?.parse().ok());
         let days = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs() / 86_400);
@@ -242,10 +241,27 @@ impl Machine {
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             cpu,
             rustc: rustc_version(),
-            load,
+            load: load_average(),
+            load_at_end: None,
             date: civil_date(days as i64),
         }
     }
+}
+
+impl Machine {
+    /// Notes the load average at the end of the run: a load that rose
+    /// during the run (another build started) makes its numbers noisier.
+    pub fn finished(mut self) -> Self {
+        self.load_at_end = load_average();
+        self
+    }
+}
+
+/// The 1-minute load average, from /proc/loadavg.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
 }
 
 impl fmt::Display for Machine {
@@ -257,6 +273,9 @@ impl fmt::Display for Machine {
         )?;
         if let Some(load) = self.load {
             write!(f, ", load average {load:.2} at start")?;
+        }
+        if let Some(load) = self.load_at_end {
+            write!(f, ", {load:.2} at end")?;
         }
         Ok(())
     }
