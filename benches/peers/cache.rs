@@ -194,7 +194,7 @@ pub fn miss_storm(plan: Plan, report: &mut Report) {
         "4. miss storm, 1,000 keys x 10 µs, two threads",
         Shown::Time,
     )
-    .max_samples(15);
+    .max_samples(31);
     let sync_entry = figure.add(sync.contender());
     let by_key_entry = figure.add(by_key.contender());
     #[cfg(feature = "pending")]

@@ -213,7 +213,7 @@ pub fn process_round_trip(plan: Plan, report: &mut Report) {
 pub fn process_cold_start(plan: Plan, report: &mut Report) {
     let exe = std::env::current_exe().expect("the benchmark knows its executable");
     let mut figure =
-        Figure::new("7. process executor cold start, first call", Shown::Time).max_samples(15);
+        Figure::new("7. process executor cold start, first call", Shown::Time).max_samples(21);
     let theirs = figure.add(
         Contender::looped("procspawn::spawn", |i| {
             black_box(
@@ -277,7 +277,7 @@ pub fn fan_out(plan: Plan, report: &mut Report) {
         "9. fan-out, 100 thread jobs sleeping 50 ms, 100-thread pool",
         Shown::Time,
     )
-    .max_samples(11);
+    .max_samples(21);
     let tokio = figure.add(
         Contender::timed("tokio::task::spawn_blocking", |_| {
             runtime.block_on(async {
