@@ -29,6 +29,8 @@
 pub use pagestate_core::{
     state, ContextGuard, Namespace, ScriptRunContext, Session, SessionId, StateError, StateRef,
 };
+pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
+pub use pagestate_macros::executor;
 pub use pagestate_macros::use_state;
 
 #[doc(hidden)]

@@ -6,9 +6,11 @@
 
 #![warn(missing_docs)]
 
+mod executor;
 mod session;
 mod state;
 
+pub use executor::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 pub use session::{ContextGuard, ScriptRunContext, Session, SessionId};
 pub use state::{state, Namespace, StateError, StateRef};
 
@@ -17,4 +19,31 @@ pub use state::{state, Namespace, StateError, StateRef};
 pub mod __private {
     pub use crate::state::{use_state, use_state_init};
     pub use crate::Namespace;
+
+    pub use crate::executor::private::*;
+    pub use crate::ExecError;
+    pub use linkme;
+    /// Asserts at compile time that an executor argument or result can
+    /// cross the process boundary; the error points at the user's type.
+    pub fn assert_process_value<T: ProcessValue>() {}
+    /// Asserts at compile time that an executor argument can move to a
+    /// pool thread; the error points at the user's type.
+    pub fn assert_thread_value<T: ThreadValue>() {}
+
+    /// A type that can travel to a worker process and back.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot cross the process boundary: it must implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+        label = "this type must be Serialize + DeserializeOwned",
+        note = "derive both with `#[derive(serde::Serialize, serde::Deserialize)]`, or use `#[executor(thread)]`"
+    )]
+    pub trait ProcessValue: serde::Serialize + serde::de::DeserializeOwned {}
+    impl<T: serde::Serialize + serde::de::DeserializeOwned> ProcessValue for T {}
+
+    /// A type that can move to a pool thread.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot move to a pool thread: it must be `Send + 'static`",
+        label = "this type must be Send + 'static"
+    )]
+    pub trait ThreadValue: Send + 'static {}
+    impl<T: Send + 'static> ThreadValue for T {}
 }

@@ -3,6 +3,7 @@
 //! as `::pagestate::__private`.
 
 mod args;
+mod executor;
 mod use_state;
 
 use proc_macro::TokenStream;
@@ -13,4 +14,13 @@ use proc_macro::TokenStream;
 #[proc_macro]
 pub fn use_state(input: TokenStream) -> TokenStream {
     use_state::expand(input.into()).into()
+}
+
+/// Runs a function on pagestate's thread pool or in a worker process and
+/// makes it awaitable: `#[executor(thread)]`, `#[executor(process)]`.
+///
+/// See the `pagestate` crate documentation for the options and rules.
+#[proc_macro_attribute]
+pub fn executor(args: TokenStream, item: TokenStream) -> TokenStream {
+    executor::expand(args.into(), item.into()).into()
 }
