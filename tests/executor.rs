@@ -88,9 +88,14 @@ fn the_job_starts_when_called_not_when_polled() {
 }
 
 #[executor(thread)]
-fn meet(me: &'static str, send: mpsc::Sender<&'static str>, wait: mpsc::Receiver<&'static str>) -> &'static str {
+fn meet(
+    me: &'static str,
+    send: mpsc::Sender<&'static str>,
+    wait: mpsc::Receiver<&'static str>,
+) -> &'static str {
     send.send(me).unwrap();
-    wait.recv_timeout(Duration::from_secs(60)).unwrap_or("nobody")
+    wait.recv_timeout(Duration::from_secs(60))
+        .unwrap_or("nobody")
 }
 
 #[test]
@@ -228,7 +233,10 @@ fn a_timeout_abandons_the_job_and_later_jobs_run() {
     pool();
     let (release, wait) = mpsc::channel();
     let started = Instant::now();
-    assert_eq!(block_on(wait_for(wait)), Err(ExecError::Timeout(Duration::from_secs(1))));
+    assert_eq!(
+        block_on(wait_for(wait)),
+        Err(ExecError::Timeout(Duration::from_secs(1)))
+    );
     assert!(started.elapsed() >= Duration::from_secs(1));
     // The abandoned job was still running; it finishes once released.
     assert_eq!(ABANDONED_FINISHED.load(Ordering::SeqCst), 0);
@@ -319,7 +327,15 @@ impl Report {
 #[test]
 fn methods_and_generic_functions_work() {
     pool();
-    assert_eq!(block_on(Report { rows: vec![1, 2, 3] }.total()), Ok(6));
+    assert_eq!(
+        block_on(
+            Report {
+                rows: vec![1, 2, 3]
+            }
+            .total()
+        ),
+        Ok(6)
+    );
     assert_eq!(block_on(Report { rows: vec![1, 2] }.scaled(10_u8)), Ok(30));
 }
 

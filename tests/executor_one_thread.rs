@@ -20,13 +20,19 @@ fn one_thread() -> MutexGuard<'static, ()> {
 
 #[executor(thread, with_script_run_context = true)]
 fn panic_with_context(message: String) -> ThreadId {
-    assert!(ScriptRunContext::current().is_some(), "the context is attached");
+    assert!(
+        ScriptRunContext::current().is_some(),
+        "the context is attached"
+    );
     panic!("{message}")
 }
 
 #[executor(thread, with_script_run_context = true)]
 async fn async_panic_with_context(message: String) -> ThreadId {
-    assert!(ScriptRunContext::current().is_some(), "the context is attached");
+    assert!(
+        ScriptRunContext::current().is_some(),
+        "the context is attached"
+    );
     futures::future::ready(()).await;
     panic!("{message}")
 }

@@ -285,7 +285,10 @@ fn child_holding_workers() {
     }
     let _serial = pool();
     let jobs: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(1000)).collect();
-    let pids: Vec<String> = jobs.into_iter().map(|job| block_on(job).unwrap().to_string()).collect();
+    let pids: Vec<String> = jobs
+        .into_iter()
+        .map(|job| block_on(job).unwrap().to_string())
+        .collect();
     println!("WORKERS {}", pids.join(" "));
     std::thread::sleep(Duration::from_secs(120));
 }
@@ -293,7 +296,10 @@ fn child_holding_workers() {
 fn is_running(pid: &str) -> bool {
     // Gone, or a zombie nobody reaped yet: either way it is not running.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -322,7 +328,10 @@ fn workers_exit_when_the_application_is_killed() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let survivors: Vec<_> = pids.iter().filter(|pid| is_running(pid)).collect();
-    assert!(survivors.is_empty(), "workers outlived their application: {survivors:?}");
+    assert!(
+        survivors.is_empty(),
+        "workers outlived their application: {survivors:?}"
+    );
 }
 
 /// In a child started with the worker variable set to a value the worker
@@ -345,7 +354,12 @@ fn child_with_stray_worker_variable() {
 fn a_process_the_constructor_did_not_catch_starts_no_workers() {
     let _serial = pool();
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_with_stray_worker_variable", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "child_with_stray_worker_variable",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(CHILD_ROLE, "stray")
         .env("PAGESTATE_WORKER", "some-other-protocol")
         .stderr(Stdio::null())

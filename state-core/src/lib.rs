@@ -23,21 +23,9 @@ pub mod __private {
     pub use crate::executor::private::*;
     pub use crate::ExecError;
     pub use linkme;
-    /// Asserts at compile time that an executor argument or result can
-    /// cross the process boundary; the error points at the user's type.
-    pub fn assert_process_value<T: ProcessValue>() {}
     /// Asserts at compile time that an executor argument can move to a
     /// pool thread; the error points at the user's type.
     pub fn assert_thread_value<T: ThreadValue>() {}
-
-    /// A type that can travel to a worker process and back.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot cross the process boundary: it must implement `serde::Serialize` and `serde::de::DeserializeOwned`",
-        label = "this type must be Serialize + DeserializeOwned",
-        note = "derive both with `#[derive(serde::Serialize, serde::Deserialize)]`, or use `#[executor(thread)]`"
-    )]
-    pub trait ProcessValue: serde::Serialize + serde::de::DeserializeOwned {}
-    impl<T: serde::Serialize + serde::de::DeserializeOwned> ProcessValue for T {}
 
     /// A type that can move to a pool thread.
     #[diagnostic::on_unimplemented(

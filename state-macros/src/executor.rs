@@ -251,11 +251,13 @@ impl Executor {
             names.push(name);
             types.push(ty);
         }
-        let assertions = types
+        // Every serde bound is checked by `codec::<T>()`, spanned on the
+        // user's type; identical errors from its repeated uses are merged.
+        let codecs: Vec<TokenStream> = types
             .iter()
-            .map(|ty| quote_spanned!(ty.span()=> #private::assert_process_value::<#ty>();));
-        let output_assertion =
-            quote_spanned!(output.span()=> #private::assert_process_value::<#output>(););
+            .map(|ty| quote_spanned!(ty.span()=> #private::codec::<#ty>()))
+            .collect();
+        let output_codec = quote_spanned!(output.span()=> #private::codec::<#output>());
         let body_sig = Signature {
             ident: Ident::new("__pagestate_body", sig.ident.span()),
             output: ReturnType::Type(Default::default(), Box::new(output.clone())),
@@ -273,12 +275,10 @@ impl Executor {
                 #body_sig #block
 
                 fn __pagestate_serve(
-                    __pagestate_arguments: &[u8],
+                    __pagestate_rest: &[u8],
                 ) -> ::core::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
-                    #private::serve(
-                        __pagestate_arguments,
-                        |(#(#names,)*): (#(#types,)*)| __pagestate_body(#(#names),*),
-                    )
+                    #(let (#names, __pagestate_rest) = #codecs.take(__pagestate_rest)?;)*
+                    #output_codec.encode_result(&__pagestate_body(#(#names),*))
                 }
 
                 #[#private::linkme::distributed_slice(#private::PROCESS_FUNCTIONS)]
@@ -291,11 +291,12 @@ impl Executor {
                     call: __pagestate_serve,
                 };
 
-                #(#assertions)*
-                #output_assertion
-                #private::run_in_process::<#output>(
+                let mut __pagestate_arguments = ::core::result::Result::Ok(::std::vec::Vec::new());
+                #(#codecs.encode_into(&#names, &mut __pagestate_arguments);)*
+                #private::run_in_process(
                     &__PAGESTATE_FUNCTION,
-                    #private::encode(&(#(&#names,)*)),
+                    __pagestate_arguments,
+                    #output_codec,
                     #timeout,
                 )
             }
@@ -374,7 +375,7 @@ fn check_thread(sig: &Signature, errors: &mut Errors) {
             ),
             FnArg::Receiver(_) => {}
             FnArg::Typed(arg) => {
-                for borrow in borrows(&arg.ty) {
+                for borrow in borrows(&arg.ty, true) {
                     errors.at(
                         borrow,
                         format_args!(
@@ -418,7 +419,7 @@ fn check_process(sig: &Signature, errors: &mut Errors) {
         types.push(ty);
     }
     for ty in types {
-        for borrow in borrows(ty) {
+        for borrow in borrows(ty, false) {
             errors.at(
                 borrow,
                 format_args!(
@@ -437,29 +438,28 @@ fn check_process(sig: &Signature, errors: &mut Errors) {
     }
 }
 
-/// References and lifetimes in `ty`, except `'static` ones.
-fn borrows(ty: &Type) -> Vec<TokenStream> {
-    #[derive(Default)]
-    struct Borrows(Vec<TokenStream>);
+/// References and lifetimes in `ty`, except `'static` ones if allowed.
+fn borrows(ty: &Type, allow_static: bool) -> Vec<TokenStream> {
+    struct Borrows(Vec<TokenStream>, bool);
     impl<'ast> Visit<'ast> for Borrows {
         fn visit_type_reference(&mut self, reference: &'ast syn::TypeReference) {
-            if reference
+            let is_static = reference
                 .lifetime
                 .as_ref()
-                .map_or(true, |lifetime| lifetime.ident != "static")
-            {
+                .is_some_and(|lifetime| lifetime.ident == "static");
+            if !(self.1 && is_static) {
                 self.0.push(reference.to_token_stream());
             } else {
                 visit::visit_type_reference(self, reference);
             }
         }
         fn visit_lifetime(&mut self, lifetime: &'ast syn::Lifetime) {
-            if lifetime.ident != "static" {
+            if !(self.1 && lifetime.ident == "static") {
                 self.0.push(lifetime.to_token_stream());
             }
         }
     }
-    let mut found = Borrows::default();
+    let mut found = Borrows(Vec::new(), allow_static);
     found.visit_type(ty);
     found.0
 }
@@ -540,11 +540,12 @@ mod tests {
     #[test]
     fn static_references_are_owned_enough() {
         let ty: Type = syn::parse_quote!(&'static str);
-        assert!(borrows(&ty).is_empty());
+        assert!(borrows(&ty, true).is_empty());
+        assert_eq!(borrows(&ty, false).len(), 1);
         let ty: Type = syn::parse_quote!(Vec<&'a str>);
-        assert_eq!(borrows(&ty).len(), 1);
+        assert_eq!(borrows(&ty, true).len(), 1);
         let ty: Type = syn::parse_quote!(std::borrow::Cow<'_, str>);
-        assert_eq!(borrows(&ty).len(), 1);
+        assert_eq!(borrows(&ty, true).len(), 1);
     }
 
     #[test]

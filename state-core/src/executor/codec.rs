@@ -32,15 +32,77 @@ pub(crate) const REPLY_PANICKED: u8 = 1;
 pub(crate) const REPLY_CODEC: u8 = 2;
 pub(crate) const REPLY_UNKNOWN_FUNCTION: u8 = 3;
 
-/// Encodes a value for the trip to a worker (or back).
-pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, ExecError> {
-    postcard::to_allocvec(value)
-        .map_err(|error| ExecError::Codec(format!("cannot encode: {error}")))
+/// A type that can travel to a worker process and back.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot cross the process boundary: it must implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+    label = "this type must be Serialize + DeserializeOwned",
+    note = "derive both with `#[derive(serde::Serialize, serde::Deserialize)]`, or use `#[executor(thread)]`"
+)]
+pub trait ProcessValue: Serialize + DeserializeOwned {}
+
+impl<T: Serialize + DeserializeOwned> ProcessValue for T {}
+
+/// How one argument or result type crosses the process boundary.
+///
+/// Only [`codec`] makes one, so that the serde bounds are checked in one
+/// place, spanned on the user's type: every other use of a codec has no
+/// bound left to fail, and a missing `Serialize` is reported once per type.
+pub struct Codec<T> {
+    encode: fn(&T, Vec<u8>) -> postcard::Result<Vec<u8>>,
+    take: for<'a> fn(&'a [u8]) -> postcard::Result<(T, &'a [u8])>,
 }
 
-/// Decodes a value that came from a worker (or from the application).
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ExecError> {
-    postcard::from_bytes(bytes).map_err(|error| ExecError::Codec(format!("cannot decode: {error}")))
+impl<T> Clone for Codec<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Codec<T> {}
+
+/// The codec of `T`: where the macro checks that `T` can cross.
+pub fn codec<T: ProcessValue>() -> Codec<T> {
+    Codec {
+        encode: |value, buffer| postcard::to_extend(value, buffer),
+        take: |bytes| postcard::take_from_bytes(bytes),
+    }
+}
+
+impl<T> Codec<T> {
+    /// Appends `value` to the encoded arguments (postcard encodes a tuple
+    /// as its fields one after another), or records why it cannot.
+    pub fn encode_into(self, value: &T, arguments: &mut Result<Vec<u8>, ExecError>) {
+        if let Ok(buffer) = arguments {
+            let taken = std::mem::take(buffer);
+            *arguments = (self.encode)(value, taken)
+                .map_err(|error| ExecError::Codec(format!("cannot encode an argument: {error}")));
+        }
+    }
+
+    /// Worker side: decodes one argument off the front of `input`.
+    pub fn take(self, input: &[u8]) -> Result<(T, &[u8]), String> {
+        (self.take)(input)
+            .map_err(|error| format!("the worker cannot decode the arguments: {error}"))
+    }
+
+    /// Worker side: encodes the function's result.
+    pub fn encode_result(self, value: &T) -> Result<Vec<u8>, String> {
+        (self.encode)(value, Vec::new())
+            .map_err(|error| format!("the worker cannot encode the result: {error}"))
+    }
+
+    /// Application side: decodes the result a worker sent.
+    pub(crate) fn decode_result(self, bytes: &[u8]) -> Result<T, ExecError> {
+        match (self.take)(bytes) {
+            Ok((value, [])) => Ok(value),
+            Ok(_) => Err(ExecError::Codec(
+                "cannot decode the result: bytes left over".to_owned(),
+            )),
+            Err(error) => Err(ExecError::Codec(format!(
+                "cannot decode the result: {error}"
+            ))),
+        }
+    }
 }
 
 /// Writes one frame made of `parts`, then flushes.
@@ -137,11 +199,30 @@ mod tests {
     }
 
     #[test]
-    fn values_round_trip_and_bad_bytes_are_codec_errors() {
-        let bytes = encode(&(&1_u64, &"two")).unwrap();
-        assert_eq!(decode::<(u64, String)>(&bytes), Ok((1, "two".to_owned())));
+    fn arguments_encoded_one_by_one_decode_one_by_one() {
+        let mut arguments = Ok(Vec::new());
+        codec::<u64>().encode_into(&1, &mut arguments);
+        codec::<String>().encode_into(&"two".to_owned(), &mut arguments);
+        let arguments = arguments.unwrap();
+        assert_eq!(arguments, postcard::to_allocvec(&(1_u64, "two")).unwrap());
+        let (one, rest) = codec::<u64>().take(&arguments).unwrap();
+        let (two, rest) = codec::<String>().take(rest).unwrap();
+        assert_eq!((one, two.as_str(), rest), (1, "two", &[][..]));
+    }
+
+    #[test]
+    fn bad_result_bytes_are_codec_errors() {
+        let result = codec::<String>().encode_result(&"ok".to_owned()).unwrap();
+        assert_eq!(
+            codec::<String>().decode_result(&result),
+            Ok("ok".to_owned())
+        );
         assert!(matches!(
-            decode::<(u64, String)>(&[0xff]),
+            codec::<String>().decode_result(&[0xff]),
+            Err(ExecError::Codec(_))
+        ));
+        assert!(matches!(
+            codec::<u8>().decode_result(&[1, 2]),
             Err(ExecError::Codec(_))
         ));
     }

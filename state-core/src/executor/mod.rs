@@ -18,8 +18,8 @@ pub use thread_pool::ThreadPool;
 
 /// What `#[executor]` expansions call.
 pub(crate) mod private {
-    pub use super::codec::encode;
+    pub use super::codec::{codec, Codec, ProcessValue};
     pub use super::process_pool::{run_in_process, ProcessFuture};
     pub use super::thread_pool::{run_async, run_on_thread, ExecFuture};
-    pub use super::worker::{serve, ProcessFunction, PROCESS_FUNCTIONS};
+    pub use super::worker::{ProcessFunction, PROCESS_FUNCTIONS};
 }

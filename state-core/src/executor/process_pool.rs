@@ -2,19 +2,16 @@
 //! processes, each driven by one manager thread.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
 
-use futures_channel::oneshot;
-use serde::de::DeserializeOwned;
-
-use super::codec;
+use super::codec::Codec;
 use super::error::{AlreadyStarted, ExecError};
 use super::worker::ProcessFunction;
+use futures_channel::oneshot;
 
 /// The pool of worker processes that runs `#[executor(process)]` jobs.
 ///
@@ -97,14 +94,15 @@ struct Job {
 /// Sends a call of `function` with its encoded `arguments` to the process
 /// pool (starting the pool on first use) and returns a future of its
 /// decoded result. The calling thread never waits for the worker.
-pub fn run_in_process<T: DeserializeOwned>(
+pub fn run_in_process<T>(
     function: &'static ProcessFunction,
     arguments: Result<Vec<u8>, ExecError>,
+    result: Codec<T>,
     timeout: Option<Duration>,
 ) -> ProcessFuture<T> {
     let arguments = match arguments {
         Ok(arguments) => arguments,
-        Err(error) => return ProcessFuture::failed(error),
+        Err(error) => return ProcessFuture::failed(error, result),
     };
     let (reply, receiver) = oneshot::channel();
     let job = Job {
@@ -116,9 +114,9 @@ pub fn run_in_process<T: DeserializeOwned>(
     match imp::submit(job) {
         Ok(()) => ProcessFuture {
             state: State::Waiting(receiver),
-            _result: PhantomData,
+            result,
         },
-        Err(error) => ProcessFuture::failed(error),
+        Err(error) => ProcessFuture::failed(error, result),
     }
 }
 
@@ -128,7 +126,7 @@ pub fn run_in_process<T: DeserializeOwned>(
 #[must_use = "the job's result and errors are only seen by awaiting the future"]
 pub struct ProcessFuture<T> {
     state: State,
-    _result: PhantomData<fn() -> T>,
+    result: Codec<T>,
 }
 
 enum State {
@@ -137,25 +135,28 @@ enum State {
 }
 
 impl<T> ProcessFuture<T> {
-    fn failed(error: ExecError) -> Self {
+    fn failed(error: ExecError, result: Codec<T>) -> Self {
         ProcessFuture {
             state: State::Failed(Some(error)),
-            _result: PhantomData,
+            result,
         }
     }
 }
 
-impl<T: DeserializeOwned> Future for ProcessFuture<T> {
+impl<T> Unpin for ProcessFuture<T> {}
+
+impl<T> Future for ProcessFuture<T> {
     type Output = Result<T, ExecError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().state {
+        let this = self.get_mut();
+        match &mut this.state {
             State::Failed(error) => Poll::Ready(Err(error
                 .take()
                 .expect("ProcessFuture polled after it completed"))),
             State::Waiting(receiver) => match Pin::new(receiver).poll(cx) {
                 Poll::Pending => Poll::Pending,
-                Poll::Ready(Ok(Ok(bytes))) => Poll::Ready(codec::decode(&bytes)),
+                Poll::Ready(Ok(Ok(bytes))) => Poll::Ready(this.result.decode_result(&bytes)),
                 Poll::Ready(Ok(Err(error))) => Poll::Ready(Err(error)),
                 Poll::Ready(Err(oneshot::Canceled)) => Poll::Ready(Err(ExecError::WorkerStart(
                     "the process pool dropped the job: its manager thread could not start"

@@ -24,19 +24,6 @@ pub struct ProcessFunction {
 #[linkme::distributed_slice]
 pub static PROCESS_FUNCTIONS: [ProcessFunction];
 
-/// Decodes `arguments`, runs `body` on them and encodes its result: the
-/// body of every registered [`ProcessFunction::call`].
-pub fn serve<A, T>(arguments: &[u8], body: impl FnOnce(A) -> T) -> Result<Vec<u8>, String>
-where
-    A: serde::de::DeserializeOwned,
-    T: serde::Serialize,
-{
-    let arguments = postcard::from_bytes(arguments)
-        .map_err(|error| format!("the worker cannot decode the arguments: {error}"))?;
-    postcard::to_allocvec(&body(arguments))
-        .map_err(|error| format!("the worker cannot encode the result: {error}"))
-}
-
 #[cfg(unix)]
 mod unix {
     use std::fs::File;
