@@ -35,3 +35,8 @@ pub use pagestate_macros::use_state;
 
 #[doc(hidden)]
 pub use pagestate_core::__private;
+
+/// The README's examples run as doctests, so they cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
