@@ -49,8 +49,11 @@ impl<T: Serialize + DeserializeOwned> ProcessValue for T {}
 /// bound left to fail, and a missing `Serialize` is reported once per type.
 pub struct Codec<T> {
     encode: fn(&T, Vec<u8>) -> postcard::Result<Vec<u8>>,
-    take: for<'a> fn(&'a [u8]) -> postcard::Result<(T, &'a [u8])>,
+    take: TakeFn<T>,
 }
+
+/// Decodes one value off the front of the input, returning the rest.
+type TakeFn<T> = for<'a> fn(&'a [u8]) -> postcard::Result<(T, &'a [u8])>;
 
 impl<T> Clone for Codec<T> {
     fn clone(&self) -> Self {
