@@ -359,3 +359,63 @@ fn the_functions_own_errors_travel_inside_ok() {
     assert_eq!(block_on(async_fallible(4)), Ok(Ok(4)));
     assert!(matches!(block_on(async_fallible(-4)), Ok(Err(_))));
 }
+
+static STRESS_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Panics on multiples of 7; checks it sees exactly its caller's session.
+#[executor(thread, with_script_run_context = true)]
+fn stress_job(n: u32, expected: SessionId) -> u32 {
+    STRESS_RUNS.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(
+        ScriptRunContext::current().unwrap().session().id(),
+        expected
+    );
+    if n % 7 == 0 {
+        panic!("stress {n}");
+    }
+    use_state!("stress", factory = || 0_u32)
+        .reduce(|sum, by| sum + by, 1)
+        .unwrap()
+}
+
+#[test]
+fn eight_callers_with_panics_and_drops_lose_nothing_and_leak_no_context() {
+    pool();
+    let _lock = NO_CONTEXT_CHECK.lock().unwrap();
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            thread::spawn(|| {
+                let session = Session::new();
+                let mut kept = Vec::new();
+                for n in 1..=300_u32 {
+                    let future = session.run(|| stress_job(n, session.id()));
+                    if n % 5 == 0 {
+                        drop(future); // may or may not have started: both are fine
+                    } else {
+                        kept.push((n, future));
+                    }
+                }
+                let mut ok = 0;
+                for (n, future) in kept {
+                    match block_on(future) {
+                        Ok(_) => ok += 1,
+                        Err(error) => assert_eq!(error, ExecError::Panicked(format!("stress {n}"))),
+                    }
+                }
+                // Every kept job that did not panic counted once; dropped ones
+                // counted at most once each.
+                let total = session.run(|| use_state!("stress", factory = || 0_u32).get().unwrap());
+                let dropped_ok = (1..=300).filter(|n| n % 5 == 0 && n % 7 != 0).count() as u32;
+                assert!(total >= ok && total <= ok + dropped_ok, "{total} vs {ok}");
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.join().unwrap();
+    }
+    assert!(ThreadPool::started_threads() <= POOL_THREADS);
+    // No pool thread kept a context: ask many of them at once.
+    let contexts = block_on(join_all((0..POOL_THREADS).map(|_| context_on_worker())));
+    assert!(contexts.into_iter().all(|seen| seen == Ok(false)));
+    assert!(STRESS_RUNS.load(Ordering::SeqCst) >= 8 * 240);
+}
