@@ -303,6 +303,7 @@ mod shadowed {
 fn user_types_named_like_std_ones_do_not_break_the_expansion() {
     pool();
     assert_eq!(block_on(shadowed::shadowed_names(1)), Ok(2));
+    #[cfg(unix)]
     assert_eq!(block_on(shadowed::shadowed_names_process(1)), Ok(2));
 }
 

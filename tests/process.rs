@@ -2,6 +2,8 @@
 //! very test binary (caught before libtest's `main`), with failures
 //! contained and workers replaced.
 
+#![cfg(unix)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -84,6 +84,7 @@ static CONFIG: Mutex<Config> = Mutex::new(Config {
 });
 
 /// One job on its way to a worker.
+#[cfg_attr(not(unix), allow(dead_code))]
 struct Job {
     function: &'static str,
     arguments: Vec<u8>,
