@@ -113,7 +113,9 @@ pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 /// function must be a sync, non-generic free or associated function without
 /// `self`, `impl Trait` or references in its signature, whose argument and
 /// result types are `serde::Serialize + serde::de::DeserializeOwned`; each
-/// rule is a compile error pointing at the offending token. Arguments are
+/// rule is a compile error pointing at the offending token. Inside an `impl`
+/// block its body cannot say `Self` (the worker calls it as a free
+/// function): write the type's name. Arguments are
 /// encoded in the calling thread and results decoded there
 /// ([postcard](https://docs.rs/postcard)); a failure is [`ExecError::Codec`].
 /// A worker that dies during a job yields [`ExecError::WorkerDied`] and is

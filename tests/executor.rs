@@ -420,3 +420,25 @@ fn eight_callers_with_panics_and_drops_lose_nothing_and_leak_no_context() {
     assert!(contexts.into_iter().all(|seen| seen == Ok(false)));
     assert!(STRESS_RUNS.load(Ordering::SeqCst) >= 8 * 240);
 }
+
+#[executor(thread, timeout = 0.25)]
+fn wait_briefly(release: mpsc::Receiver<()>) -> bool {
+    release.recv_timeout(Duration::from_secs(120)).is_ok()
+}
+
+#[executor(thread, timeout = 18446744073709551615)]
+fn practically_no_timeout() -> u8 {
+    1
+}
+
+#[test]
+fn timeouts_take_fractions_and_huge_values() {
+    pool();
+    let (release, wait) = mpsc::channel();
+    assert_eq!(
+        block_on(wait_briefly(wait)),
+        Err(ExecError::Timeout(Duration::from_millis(250)))
+    );
+    release.send(()).unwrap();
+    assert_eq!(block_on(practically_no_timeout()), Ok(1));
+}

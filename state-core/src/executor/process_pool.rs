@@ -365,7 +365,10 @@ mod imp {
                 let status = self.kill();
                 return (Err(died(status)), None);
             }
-            let deadline = job.timeout.map(|limit| Instant::now() + limit);
+            // A timeout too far out to represent is no timeout.
+            let deadline = job
+                .timeout
+                .and_then(|limit| Instant::now().checked_add(limit));
             match self.read_frame(deadline, None) {
                 Ok(frame) => match frame.split_first() {
                     Some((&codec::REPLY_OK, result)) => (Ok(result.to_vec()), Some(self)),

@@ -245,17 +245,22 @@ impl<T: Send + 'static> Reply<T> {
     }
 
     fn start_timeout(&self) {
-        if let Reply::FirstWins(slot, limit) = self {
-            let slot = Arc::downgrade(slot);
-            let limit = *limit;
-            timer::schedule(Instant::now() + limit, move || {
-                let Some(slot) = slot.upgrade() else { return };
-                let sender = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-                if let Some(sender) = sender {
-                    let _ = sender.send(Err(ExecError::Timeout(limit)));
-                }
-            });
-        }
+        let Reply::FirstWins(slot, limit) = self else {
+            return;
+        };
+        // A timeout too far out to represent is no timeout.
+        let Some(deadline) = Instant::now().checked_add(*limit) else {
+            return;
+        };
+        let slot = Arc::downgrade(slot);
+        let limit = *limit;
+        timer::schedule(deadline, move || {
+            let Some(slot) = slot.upgrade() else { return };
+            let sender = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(sender) = sender {
+                let _ = sender.send(Err(ExecError::Timeout(limit)));
+            }
+        });
     }
 
     fn send(self, outcome: Outcome<T>) {
