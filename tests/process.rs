@@ -36,6 +36,8 @@ fn computes_in_another_process() {
     let (sum, worker) = block_on(cpu_intensive_computation(1000)).unwrap();
     assert_eq!(sum, 332833500);
     assert_ne!(worker, std::process::id());
+    assert_eq!(ProcessPool::configure(8), Err(pagestate::AlreadyStarted));
+    assert_eq!(ProcessPool::workers(), WORKERS);
 }
 
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
