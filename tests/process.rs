@@ -384,3 +384,52 @@ fn a_process_the_constructor_did_not_catch_starts_no_workers() {
     assert!(stdout.contains("REFUSED"), "{stdout}");
     assert!(output.status.success(), "{stdout}");
 }
+
+#[executor(process)]
+fn square(n: u64) -> u64 {
+    n * n
+}
+
+type Job = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, ExecError>> + Send>>;
+
+#[test]
+fn eight_callers_with_panics_and_a_crash_mid_flight_lose_nothing() {
+    let _serial = pool();
+    let callers: Vec<_> = (0..8_u64)
+        .map(|caller| {
+            std::thread::spawn(move || {
+                // Submitted all at once, then awaited: the jobs queue up.
+                let jobs: Vec<(u64, Job)> = (0..20_u64)
+                    .map(|i| {
+                        let n = caller * 100 + i;
+                        let job: Job = if caller == 3 && i == 10 {
+                            let crash = abort_worker();
+                            Box::pin(async { crash.await.map(u64::from) })
+                        } else if i % 5 == 0 {
+                            let panic = panic_in_worker(format!("p{n}"));
+                            Box::pin(async { panic.await.map(u64::from) })
+                        } else {
+                            Box::pin(square(n))
+                        };
+                        (n, job)
+                    })
+                    .collect();
+                for (n, job) in jobs {
+                    let (i, outcome) = (n % 100, block_on(job));
+                    match outcome {
+                        Err(ExecError::WorkerDied { .. }) if caller == 3 && i == 10 => {}
+                        Err(ExecError::Panicked(message)) if i % 5 == 0 => {
+                            assert_eq!(message, format!("p{n}"));
+                        }
+                        Ok(value) if i % 5 != 0 => assert_eq!(value, n * n),
+                        other => panic!("job {n}: {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.join().unwrap();
+    }
+    assert_eq!(block_on(square(12)), Ok(144));
+}
