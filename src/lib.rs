@@ -27,9 +27,10 @@
 #![warn(missing_docs)]
 
 pub use pagestate_core::{
-    state, ContextGuard, Namespace, ScriptRunContext, Session, SessionId, StateError, StateRef,
+    clear_all_caches, state, CacheStats, ContextGuard, Namespace, ScriptRunContext, Session,
+    SessionId, StateError, StateRef,
 };
-pub use pagestate_macros::use_state;
+pub use pagestate_macros::{cached, use_state};
 
 #[doc(hidden)]
 pub use pagestate_core::__private;

@@ -6,15 +6,21 @@
 
 #![warn(missing_docs)]
 
+mod cache;
 mod session;
 mod state;
 
+pub use cache::{clear_all_caches, CacheStats};
 pub use session::{ContextGuard, ScriptRunContext, Session, SessionId};
 pub use state::{state, Namespace, StateError, StateRef};
 
 /// What macro expansions call. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cache::{
+        assert_key, assert_output, assert_persist, custom_key, typed_future, Always, Cache,
+        CacheConfig, CacheSlot,
+    };
     pub use crate::state::{use_state, use_state_init};
     pub use crate::Namespace;
 }
