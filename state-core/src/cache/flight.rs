@@ -13,10 +13,10 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use event_listener::{Event, EventListener, Listener};
 
+use super::expiry::Moment;
 use super::key::{CacheKey, CacheOutput, CacheValue, Scoped, GLOBAL};
 use super::store::Cache;
 use crate::session::ScriptRunContext;
@@ -57,12 +57,12 @@ struct Leader<K: CacheKey, V: CacheValue> {
     cache: &'static Cache<K, V>,
     key: Scoped<K>,
     flight: Arc<Flight<V>>,
-    expires: Option<Instant>,
+    expires: Option<Moment>,
 }
 
 impl<K: CacheKey, V: CacheValue> Leader<K, V> {
     /// Hands `value` to the waiters; `Drop` stores it.
-    fn complete(mut self, value: V, expires: Option<Instant>) {
+    fn complete(mut self, value: V, expires: Option<Moment>) {
         self.expires = expires;
         // The leader is the only writer of its flight's value.
         let _ = self.flight.value.set(value);

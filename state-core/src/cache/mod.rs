@@ -1,6 +1,7 @@
 //! Memoization for `#[cached]` functions, with `st.cache_data`'s semantics.
 //!
-//! - [`store`]: the in-memory store, its expiry and eviction;
+//! - [`store`]: the in-memory store and its eviction;
+//! - [`expiry`]: when an entry expires, on a clock cheap enough for hits;
 //! - [`flight`]: single-flight, the sync, async and eager call paths;
 //! - [`key`]: what may be a key or a value, scopes, stable hashes;
 //! - [`persist`]: `persist = "disk"`.
@@ -9,6 +10,7 @@
 //! creates the typed store on first use and registers it, type-erased, so
 //! that [`clear_all_caches`] and session ends reach every cache.
 
+mod expiry;
 mod flight;
 mod key;
 mod persist;

@@ -25,8 +25,9 @@ use std::hash::Hash;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::expiry::Moment;
 use super::key::{stable_hash, PersistValue, Scoped};
 
 const MAGIC: &[u8; 8] = b"PGSTCACH";
@@ -79,8 +80,8 @@ impl<V> Disk<V> {
         entry_path(&self.dir, key_hash)
     }
 
-    /// The live value stored for `key`, with its expiry as an `Instant`.
-    pub(crate) fn load<K: Hash>(&self, key: &Scoped<K>) -> Option<(V, Option<Instant>)> {
+    /// The live value stored for `key`, with its expiry on the cache's clock.
+    pub(crate) fn load<K: Hash>(&self, key: &Scoped<K>) -> Option<(V, Option<Moment>)> {
         let key_hash = stable_hash(key);
         let path = self.path(key_hash);
         let bytes = match fs::read(&path) {
@@ -99,7 +100,7 @@ impl<V> Disk<V> {
         loaded
     }
 
-    fn decode_file(&self, bytes: &[u8], key_hash: u128) -> Option<(V, Option<Instant>)> {
+    fn decode_file(&self, bytes: &[u8], key_hash: u128) -> Option<(V, Option<Moment>)> {
         let mut reader = Reader(bytes);
         if reader.take(8)? != MAGIC
             || reader.u32()? != VERSION
@@ -122,7 +123,7 @@ impl<V> Disk<V> {
             if left.is_zero() {
                 return None;
             }
-            Some(Instant::now() + left)
+            Some(Moment::after(left))
         };
         Some(((self.decode)(payload)?, expires))
     }

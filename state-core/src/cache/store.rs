@@ -11,11 +11,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 use foldhash::fast::RandomState;
 
+use super::expiry::Moment;
 use super::flight::Flight;
 use super::key::{CacheKey, CacheValue, Scoped};
 use super::persist::Disk;
@@ -31,14 +32,14 @@ pub(crate) struct Settings {
 
 pub(crate) struct Entry<V> {
     value: V,
-    expires: Option<Instant>,
+    expires: Option<Moment>,
     /// Insertion number, to tell this entry from an older one with the same
     /// key when the eviction queue reaches it.
     seq: u64,
 }
 
 impl<V> Entry<V> {
-    fn expired(&self, now: Instant) -> bool {
+    fn expired(&self, now: Moment) -> bool {
         self.expires.is_some_and(|expires| now >= expires)
     }
 }
@@ -88,10 +89,8 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         let entry = self.map.get(key, &guard)?;
         // Only entries of a cache with a ttl carry an expiry: no clock read
         // otherwise.
-        if let Some(expires) = entry.expires {
-            if Instant::now() >= expires {
-                return None;
-            }
+        if entry.expires.is_some_and(Moment::passed) {
+            return None;
         }
         self.hits.add();
         Some(entry.value.clone())
@@ -113,8 +112,8 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     }
 
     /// When a value computed now expires.
-    pub(crate) fn expiry_from_now(&self) -> Option<Instant> {
-        self.settings.ttl.map(|ttl| Instant::now() + ttl)
+    pub(crate) fn expiry_from_now(&self) -> Option<Moment> {
+        self.settings.ttl.map(Moment::after)
     }
 
     /// Drops the entry for `key` if it has expired; called on the miss path
@@ -124,7 +123,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             return;
         }
         let guard = self.map.guard();
-        let now = Instant::now();
+        let now = Moment::now();
         if let Ok(Some(_)) = self
             .map
             .remove_if(key, |_, entry| entry.expired(now), &guard)
@@ -140,7 +139,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         writer: &mut Writer<K, V>,
         key: Scoped<K>,
         value: V,
-        expires: Option<Instant>,
+        expires: Option<Moment>,
     ) {
         let guard = self.map.guard();
         let tracked = self.settings.ttl.is_some() || self.settings.max_entries.is_some();
@@ -161,7 +160,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             return;
         }
         let max = self.settings.max_entries.unwrap_or(usize::MAX);
-        let now = Instant::now();
+        let now = Moment::now();
         while let Some((oldest, oldest_seq)) = writer.order.front() {
             let evict = match self.map.get(oldest, &guard) {
                 Some(entry) if entry.seq == *oldest_seq => writer.len > max || entry.expired(now),
