@@ -18,8 +18,9 @@ pub use state::{state, Namespace, StateError, StateRef};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::{
-        assert_key, assert_output, assert_persist, custom_key, typed_future, Always, Cache,
-        CacheConfig, CacheSlot,
+        assert_key, assert_key_ref, assert_output, assert_persist, custom_key, typed_future,
+        Always, Cache, CacheConfig, CacheOutput, CacheSlot, Call, CallCached, CallInvalid, KeyArg,
+        KeyPartInvalid, KeyPartOf, PersistedCall,
     };
     pub use crate::state::{use_state, use_state_init};
     pub use crate::Namespace;

@@ -123,59 +123,49 @@ impl Cached {
         let outcome = if returns_result {
             ret.clone()
         } else {
-            quote_spanned!(ret_span=> #private::Always<#ret>)
+            quote_spanned!(ret_span=> ::pagestate::__private::Always<#ret>)
         };
 
+        // Paths written out here, not interpolated: a bound error is
+        // reported on the path's span, which must be the user's type.
         let mut checks = vec![quote_spanned! {ret_span=>
-            #private::assert_output::<#outcome>();
+            ::pagestate::__private::assert_output::<#outcome>();
         }];
         if persist {
             checks.push(quote_spanned! {ret_span=>
-                #private::assert_persist::<#outcome>();
+                ::pagestate::__private::assert_persist::<#outcome>();
             });
         }
         let key = self.key_expr(&mut checks);
 
-        let slot = quote!(#name::__PAGESTATE_CACHE);
-        let typed = if persist {
-            quote!(#slot.typed_persisted())
+        let call_ty = if persist {
+            quote!(::pagestate::__private::PersistedCall)
         } else {
-            quote!(#slot.typed())
+            quote!(::pagestate::__private::Call)
         };
-        let body = if is_async {
-            let call = if returns_result {
-                quote!(
-                    __pagestate_cache
-                        .call_async(__pagestate_key, __pagestate_body)
-                        .await
-                )
+        let call = if is_async {
+            let outcome_future = if returns_result {
+                quote!(__pagestate_body)
             } else {
-                quote! {
-                    __pagestate_cache
-                        .call_async(__pagestate_key, async move {
-                            #private::Always(__pagestate_body.await)
-                        })
-                        .await
-                        .0
-                }
+                quote!(async move { #private::Always(__pagestate_body.await) })
             };
+            let unwrap = (!returns_result).then(|| quote!(.0));
             quote! {
                 let __pagestate_body = #private::typed_future::<#ret, _>(async move #block);
-                #call
+                (&&__pagestate_call)
+                    .__pagestate_call_async(__pagestate_key, #outcome_future)
+                    .await #unwrap
             }
         } else {
-            let call = if returns_result {
-                quote!(__pagestate_cache.call(__pagestate_key, __pagestate_body))
+            let outcome_fn = if returns_result {
+                quote!(__pagestate_body)
             } else {
-                quote! {
-                    __pagestate_cache
-                        .call(__pagestate_key, move || #private::Always(__pagestate_body()))
-                        .0
-                }
+                quote!(move || #private::Always(__pagestate_body()))
             };
+            let unwrap = (!returns_result).then(|| quote!(.0));
             quote! {
                 let __pagestate_body = move || -> #ret #block;
-                #call
+                (&&__pagestate_call).__pagestate_call(__pagestate_key, #outcome_fn) #unwrap
             }
         };
 
@@ -183,39 +173,50 @@ impl Cached {
         quote! {
             #(#attrs)*
             #vis #sig {
+                #[allow(unused_imports)]
+                use #private::{
+                    CallCached as _, CallInvalid as _, KeyPartInvalid as _, KeyPartOf as _,
+                };
                 #(#checks)*
-                let __pagestate_cache = #typed;
                 let __pagestate_key = #key;
-                #body
+                let __pagestate_call = #call_ty::<_, #outcome>::new(
+                    &#name::__PAGESTATE_CACHE,
+                    &__pagestate_key,
+                );
+                #call
             }
             #companion
         }
     }
 
     /// The key expression, built from the arguments or the `key = ...`
-    /// option; pushes the bound checks spanned on the user's types.
+    /// option; pushes a bound check per part, spanned on the user's type.
     fn key_expr(&self, checks: &mut Vec<TokenStream>) -> TokenStream {
-        let private = quote!(::pagestate::__private);
         if let Some(key) = &self.options.key {
-            return quote_spanned!(key.span()=> #private::custom_key(#key));
+            return quote_spanned!(key.span()=> ::pagestate::__private::custom_key(#key));
         }
         let mut parts = Vec::new();
         for argument in self.arguments.iter().filter(|a| a.in_key) {
             let name = &argument.name;
-            let (part, owned) = match &argument.ty {
+            let ty = &argument.ty;
+            let borrowed = match ty {
                 Type::Reference(reference) => {
                     let elem = &reference.elem;
-                    (
-                        quote!(::std::borrow::ToOwned::to_owned(&*#name)),
-                        quote!(<#elem as ::std::borrow::ToOwned>::Owned),
-                    )
+                    checks.push(quote_spanned! {ty.span()=>
+                        ::pagestate::__private::assert_key_ref::<#elem>();
+                    });
+                    quote!(&*#name)
                 }
-                ty => (quote!(::core::clone::Clone::clone(&#name)), quote!(#ty)),
+                _ => {
+                    checks.push(quote_spanned! {ty.span()=>
+                        ::pagestate::__private::assert_key::<#ty>();
+                    });
+                    quote!(&#name)
+                }
             };
-            checks.push(quote_spanned! {argument.ty.span()=>
-                #private::assert_key::<#owned>();
+            parts.push(quote! {
+                (&&::pagestate::__private::KeyArg(#borrowed)).__pagestate_part()
             });
-            parts.push(part);
         }
         quote!((#(#parts,)*))
     }
@@ -315,7 +316,16 @@ impl Cached {
                 #[allow(unused_variables, clippy::needless_lifetimes)]
                 #[track_caller]
                 pub fn invalidate<#(#lifetimes),*>(#(#params),*) -> bool #where_clause {
-                    __PAGESTATE_CACHE.invalidate(#key)
+                    use #private::{
+                        CallCached as _, CallInvalid as _, KeyPartInvalid as _, KeyPartOf as _,
+                    };
+                    let __pagestate_key = #key;
+                    // The value type does not matter to `invalidate`.
+                    let __pagestate_call = #private::Call::<_, #private::Always<()>>::new(
+                        &__PAGESTATE_CACHE,
+                        &__pagestate_key,
+                    );
+                    (&&__pagestate_call).__pagestate_invalidate(__pagestate_key)
                 }
             }
         }

@@ -108,10 +108,24 @@ pub(crate) fn stable_hash(value: &impl Hash) -> u128 {
     hasher.finish128().into()
 }
 
+/// A type whose borrowed form (`&T` argument) can be part of a cache key:
+/// the key holds `T::Owned` (`&str` gives `String`, `&[u8]` gives `Vec<u8>`).
+#[diagnostic::on_unimplemented(
+    message = "`&{Self}` cannot be part of a cache key: `{Self}` must be ToOwned, and its owned form Hash + Eq + Clone + Send + Sync + 'static",
+    label = "not usable as a cache key",
+    note = "an argument whose name starts with `_` is left out of the key; or compute the key with `key = ...`"
+)]
+pub trait KeyRef {}
+
+impl<T: ?Sized + ToOwned> KeyRef for T where T::Owned: CacheKey {}
+
 /// Assertion targets for the macro: each fails with the message of its trait,
 /// spanned on the user's type.
 #[doc(hidden)]
 pub fn assert_key<T: CacheKey>() {}
+
+#[doc(hidden)]
+pub fn assert_key_ref<T: ?Sized + KeyRef>() {}
 
 #[doc(hidden)]
 pub fn assert_output<O: CacheOutput>()

@@ -10,6 +10,7 @@
 //! creates the typed store on first use and registers it, type-erased, so
 //! that [`clear_all_caches`] and session ends reach every cache.
 
+mod call;
 mod expiry;
 mod flight;
 mod key;
@@ -20,7 +21,8 @@ use std::any::Any;
 use std::sync::{Mutex, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
-pub use key::{assert_key, assert_output, assert_persist, Always};
+pub use call::{Call, CallCached, CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall};
+pub use key::{assert_key, assert_key_ref, assert_output, assert_persist, Always, CacheOutput};
 pub use store::Cache;
 
 use crate::session::on_session_end;

@@ -1,0 +1,163 @@
+//! How `#[cached]` expansions reach a cache without cascading errors.
+//!
+//! The macro checks every bound once, with an assertion spanned on the
+//! user's type (see `key.rs`). The calls that follow must not report the
+//! same failure again at the attribute: they dispatch by autoref
+//! specialization on concrete types, so that when a bound does not hold,
+//! method resolution picks an inert fallback (which never runs: the
+//! assertion has already failed the build) instead of failing again.
+
+use std::future::Future;
+use std::marker::PhantomData;
+
+use super::key::{CacheKey, CacheOutput, CacheValue, PersistValue};
+use super::CacheSlot;
+
+/// One argument on its way into a key: `(&&KeyArg(&arg)).__pagestate_part()`
+/// clones it (or, for `&T`, makes `T::Owned`).
+#[doc(hidden)]
+pub struct KeyArg<'a, T: ?Sized>(pub &'a T);
+
+#[doc(hidden)]
+pub trait KeyPartOf {
+    type Part;
+    fn __pagestate_part(&self) -> Self::Part;
+}
+
+impl<T: ?Sized + ToOwned> KeyPartOf for &KeyArg<'_, T>
+where
+    T::Owned: CacheKey,
+{
+    type Part = T::Owned;
+
+    #[inline]
+    fn __pagestate_part(&self) -> T::Owned {
+        self.0.to_owned()
+    }
+}
+
+#[doc(hidden)]
+pub trait KeyPartInvalid {
+    fn __pagestate_part(&self) {}
+}
+
+impl<T: ?Sized> KeyPartInvalid for &&KeyArg<'_, T> {}
+
+/// A call of a `#[cached]` function with key type `K` and outcome `O`.
+#[doc(hidden)]
+pub struct Call<K, O> {
+    slot: &'static CacheSlot,
+    types: PhantomData<fn(K) -> O>,
+}
+
+impl<K, O> Call<K, O> {
+    /// `key` only tells the key type.
+    #[inline]
+    pub fn new(slot: &'static CacheSlot, _key: &K) -> Self {
+        Call {
+            slot,
+            types: PhantomData,
+        }
+    }
+}
+
+#[doc(hidden)]
+pub trait CallCached<K, O> {
+    fn __pagestate_call<F: FnOnce() -> O>(&self, key: K, body: F) -> O;
+
+    fn __pagestate_call_async<Fut: Future<Output = O>>(
+        &self,
+        key: K,
+        body: Fut,
+    ) -> impl Future<Output = O>;
+
+    fn __pagestate_invalidate(&self, key: K) -> bool;
+}
+
+impl<K: CacheKey, O: CacheOutput> CallCached<K, O> for &Call<K, O>
+where
+    O::Value: CacheValue,
+{
+    #[inline]
+    #[track_caller]
+    fn __pagestate_call<F: FnOnce() -> O>(&self, key: K, body: F) -> O {
+        self.slot.typed::<K, O::Value>().call(key, body)
+    }
+
+    #[inline]
+    #[track_caller]
+    fn __pagestate_call_async<Fut: Future<Output = O>>(
+        &self,
+        key: K,
+        body: Fut,
+    ) -> impl Future<Output = O> {
+        self.slot.typed::<K, O::Value>().call_async(key, body)
+    }
+
+    #[track_caller]
+    fn __pagestate_invalidate(&self, key: K) -> bool {
+        self.slot.invalidate(key)
+    }
+}
+
+/// A call of a `#[cached(persist = "disk")]` function.
+#[doc(hidden)]
+pub struct PersistedCall<K, O>(Call<K, O>);
+
+impl<K, O> PersistedCall<K, O> {
+    /// `key` only tells the key type.
+    #[inline]
+    pub fn new(slot: &'static CacheSlot, key: &K) -> Self {
+        PersistedCall(Call::new(slot, key))
+    }
+}
+
+impl<K: CacheKey, O: CacheOutput> CallCached<K, O> for &PersistedCall<K, O>
+where
+    O::Value: CacheValue + PersistValue,
+{
+    #[inline]
+    #[track_caller]
+    fn __pagestate_call<F: FnOnce() -> O>(&self, key: K, body: F) -> O {
+        self.0.slot.typed_persisted::<K, O::Value>().call(key, body)
+    }
+
+    #[inline]
+    #[track_caller]
+    fn __pagestate_call_async<Fut: Future<Output = O>>(
+        &self,
+        key: K,
+        body: Fut,
+    ) -> impl Future<Output = O> {
+        self.0
+            .slot
+            .typed_persisted::<K, O::Value>()
+            .call_async(key, body)
+    }
+
+    #[track_caller]
+    fn __pagestate_invalidate(&self, key: K) -> bool {
+        self.0.slot.invalidate(key)
+    }
+}
+
+/// The fallback when a bound failed (and its assertion reported it): never
+/// runs.
+#[doc(hidden)]
+pub trait CallInvalid<K, O> {
+    fn __pagestate_call<F: FnOnce() -> O>(&self, _key: K, body: F) -> O {
+        body()
+    }
+
+    fn __pagestate_call_async<Fut: Future<Output = O>>(&self, _key: K, body: Fut) -> Fut {
+        body
+    }
+
+    fn __pagestate_invalidate(&self, _key: K) -> bool {
+        false
+    }
+}
+
+impl<K, O> CallInvalid<K, O> for &&Call<K, O> {}
+
+impl<K, O> CallInvalid<K, O> for &&PersistedCall<K, O> {}
