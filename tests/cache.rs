@@ -797,6 +797,10 @@ fn persistence_child() {
             format!("runs={}", runs())
         }
         "invalidate" => format!("removed={}", persisted::square::invalidate(7)),
+        "call_then_invalidate" => {
+            persisted::square(7);
+            format!("removed={}", persisted::square::invalidate(7))
+        }
         "clear_all" => {
             clear_all_caches();
             "cleared".to_owned()
@@ -892,7 +896,10 @@ fn a_corrupted_entry_file_is_recomputed() {
     let file = entry_files(&dir.0).into_values().next().unwrap().remove(0);
     let mut bytes = std::fs::read(&file).unwrap();
     let last = bytes.len() - 1;
-    bytes[last] ^= 0xff; // flip the payload's last byte
+    // The payload is postcard's one-byte varint 49; 5 still decodes, as a
+    // wrong value: only the checksum can tell.
+    assert_eq!(bytes[last], 49);
+    bytes[last] = 5;
     std::fs::write(&file, &bytes).unwrap();
     assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1", "recomputed");
     assert_eq!(
@@ -958,8 +965,11 @@ fn clear_and_invalidate_delete_persisted_files() {
     // A fresh process that never called `square` still finds its file.
     assert_eq!(run_child(&dir.0, "invalidate"), "removed=true");
     assert_eq!(run_child(&dir.0, "invalidate"), "removed=false");
-
+    // And one that did: memory and disk both lose the entry.
     assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
+    assert_eq!(run_child(&dir.0, "call_then_invalidate"), "removed=true");
+    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=0");
+
     assert_eq!(run_child(&dir.0, "cube"), "value=343 runs=1");
     assert_eq!(run_child(&dir.0, "clear_all"), "cleared");
     assert!(entry_files(&dir.0).values().all(Vec::is_empty));
