@@ -968,7 +968,7 @@ fn clear_and_invalidate_delete_persisted_files() {
     // And one that did: memory and disk both lose the entry.
     assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
     assert_eq!(run_child(&dir.0, "call_then_invalidate"), "removed=true");
-    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=0");
+    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
 
     assert_eq!(run_child(&dir.0, "cube"), "value=343 runs=1");
     assert_eq!(run_child(&dir.0, "clear_all"), "cleared");
