@@ -975,3 +975,76 @@ fn clear_and_invalidate_delete_persisted_files() {
     assert!(entry_files(&dir.0).values().all(Vec::is_empty));
     assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
 }
+
+// --- function shapes the macro must keep working --------------------------
+
+mod shapes {
+    use super::*;
+
+    pub static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Doc comments and attributes stay on the function.
+    #[cached]
+    #[inline]
+    pub(crate) fn with_lifetime<'a>(text: &'a str, mut extra: u64) -> usize {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        extra += 1;
+        text.len() + extra as usize
+    }
+
+    #[cached]
+    pub fn no_arguments() {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[cached]
+    pub fn early_return(r#type: u8, _: &str) -> Result<u8, std::num::ParseIntError> {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        if r#type == 0 {
+            return Ok(0);
+        }
+        let parsed: u8 = "7".parse()?;
+        Ok(parsed + r#type)
+    }
+
+    #[cached(ttl = "10m", max_entries = 8)]
+    pub async fn async_with_refs(name: &str, bytes: &[u8]) -> Result<String, String> {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        YieldTimes(1).await;
+        let n: u64 = name.parse().map_err(|_| "bad".to_owned())?;
+        Ok(format!("{n}:{}", bytes.len()))
+    }
+}
+
+#[test]
+fn function_shapes_expand_and_behave() {
+    let _shared = shared();
+    let runs = || shapes::RUNS.load(Ordering::SeqCst);
+    assert_eq!(shapes::with_lifetime("abc", 1), 5);
+    assert_eq!(shapes::with_lifetime("abc", 1), 5);
+    shapes::no_arguments();
+    shapes::no_arguments();
+    assert_eq!(runs(), 2);
+    assert_eq!(shapes::early_return(0, "ignored"), Ok(0));
+    assert_eq!(shapes::early_return(1, "ignored"), Ok(8));
+    assert_eq!(shapes::early_return(1, "other"), Ok(8));
+    assert_eq!(runs(), 4);
+    let block_on = futures::executor::block_on;
+    assert_eq!(block_on(shapes::async_with_refs("12", b"xy")), Ok("12:2".to_owned()));
+    assert_eq!(block_on(shapes::async_with_refs("12", b"xy")), Ok("12:2".to_owned()));
+    assert!(block_on(shapes::async_with_refs("x", b"")).is_err());
+    assert!(block_on(shapes::async_with_refs("x", b"")).is_err());
+    assert_eq!(runs(), 7);
+    assert!(shapes::with_lifetime::invalidate("abc", 1));
+    assert!(shapes::async_with_refs::invalidate("12", b"xy"));
+    assert!(shapes::no_arguments::invalidate());
+
+    // A cached function local to a test body, with its companion module.
+    #[cached]
+    fn local(x: u64) -> u64 {
+        x + 1
+    }
+    assert_eq!(local(1), 2);
+    assert_eq!(local(1), 2);
+    assert_eq!(local::stats().hits, 1);
+}

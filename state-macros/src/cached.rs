@@ -164,7 +164,9 @@ impl Cached {
             };
             let unwrap = (!returns_result).then(|| quote!(.0));
             quote! {
-                let __pagestate_body = move || -> #ret #block;
+                // `mut`: a body that changes a `mut` argument is `FnMut`.
+                #[allow(unused_mut)]
+                let mut __pagestate_body = move || -> #ret #block;
                 (&&__pagestate_call).__pagestate_call(__pagestate_key, #outcome_fn) #unwrap
             }
         };
