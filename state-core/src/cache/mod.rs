@@ -29,8 +29,8 @@ use crate::session::on_session_end;
 use key::{CacheKey, CacheValue, PersistValue, Scoped};
 use store::Settings;
 
-/// Counters of one cache, from [`stats()`](crate#caching) of a `#[cached]`
-/// function's companion module.
+/// Counters of one cache, as `name::stats()` of a `#[cached] fn name`
+/// returns them.
 ///
 /// ```
 /// # use pagestate_core::CacheStats;
