@@ -1030,8 +1030,14 @@ fn function_shapes_expand_and_behave() {
     assert_eq!(shapes::early_return(1, "other"), Ok(8));
     assert_eq!(runs(), 4);
     let block_on = futures::executor::block_on;
-    assert_eq!(block_on(shapes::async_with_refs("12", b"xy")), Ok("12:2".to_owned()));
-    assert_eq!(block_on(shapes::async_with_refs("12", b"xy")), Ok("12:2".to_owned()));
+    assert_eq!(
+        block_on(shapes::async_with_refs("12", b"xy")),
+        Ok("12:2".to_owned())
+    );
+    assert_eq!(
+        block_on(shapes::async_with_refs("12", b"xy")),
+        Ok("12:2".to_owned())
+    );
     assert!(block_on(shapes::async_with_refs("x", b"")).is_err());
     assert!(block_on(shapes::async_with_refs("x", b"")).is_err());
     assert_eq!(runs(), 7);
@@ -1047,4 +1053,113 @@ fn function_shapes_expand_and_behave() {
     assert_eq!(local(1), 2);
     assert_eq!(local(1), 2);
     assert_eq!(local::stats().hits, 1);
+}
+
+// --- stress ---------------------------------------------------------------
+
+static STRESS_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(max_entries = 4)]
+fn stressed(x: u64) -> Result<u64, String> {
+    let run = STRESS_RUNS.fetch_add(1, Ordering::SeqCst);
+    match run % 7 {
+        3 => panic!("run {run} panics"),
+        5 => Err(format!("run {run} fails")),
+        _ => Ok(x * 2),
+    }
+}
+
+#[test]
+fn stress_many_threads_few_keys_with_panics_errors_and_clears() {
+    let _shared = shared();
+    thread::scope(|s| {
+        for t in 0..8_u64 {
+            s.spawn(move || {
+                for i in 0..300_u64 {
+                    let key = (t + i) % 6;
+                    match catch_unwind(|| stressed(key)) {
+                        Ok(Ok(value)) => assert_eq!(value, key * 2),
+                        Ok(Err(message)) => assert!(message.contains("fails")),
+                        Err(_) => {} // this call's own body panicked
+                    }
+                    match i % 50 {
+                        10 => drop(stressed::invalidate(key)),
+                        20 if t == 0 => stressed::clear(),
+                        _ => {}
+                    }
+                    assert!(stressed::stats().entries <= 4);
+                }
+            });
+        }
+    });
+    // Nothing is stuck or poisoned afterwards.
+    stressed::clear();
+    let before = STRESS_RUNS.load(Ordering::SeqCst);
+    let value = (0..10).find_map(|_| catch_unwind(|| stressed(1)).ok().and_then(Result::ok));
+    assert_eq!(value, Some(2));
+    let ran = STRESS_RUNS.load(Ordering::SeqCst) - before;
+    assert_eq!(stressed(1), Ok(2));
+    assert_eq!(
+        STRESS_RUNS.load(Ordering::SeqCst) - before,
+        ran,
+        "the value was cached"
+    );
+}
+
+// --- async and eager calls in a session -----------------------------------
+
+static ASYNC_SESSION_LOG: Log = Log::new();
+
+#[cached(scope = "session")]
+async fn async_session_value(x: u64) -> u64 {
+    ASYNC_SESSION_LOG.push(ScriptRunContext::current().unwrap().session().id().as_u64());
+    x
+}
+
+#[test]
+fn async_session_scope_uses_the_session_polling_the_call() {
+    let _shared = shared();
+    let (alice, bob) = (Session::new(), Session::new());
+    let run =
+        |session: &Session| session.run(|| futures::executor::block_on(async_session_value(1)));
+    assert_eq!(run(&alice), 1);
+    assert_eq!(run(&alice), 1);
+    assert_eq!(run(&bob), 1);
+    assert_eq!(
+        ASYNC_SESSION_LOG.take(),
+        [alice.id().as_u64(), bob.id().as_u64()]
+    );
+}
+
+static EAGER_SESSION_SLOT: pagestate::__private::CacheSlot =
+    pagestate::__private::CacheSlot::new(pagestate::__private::CacheConfig {
+        name: "eager_session",
+        module_path: module_path!(),
+        fingerprint: 0,
+        ttl: None,
+        max_entries: None,
+        session_scoped: true,
+        persist: false,
+    });
+
+#[test]
+fn the_eager_entry_point_takes_the_session_at_call_time() {
+    let _shared = shared();
+    let (alice, bob) = (Session::new(), Session::new());
+    let cache = EAGER_SESSION_SLOT.typed::<u64, u64>();
+    // Calls made inside each session's run, polled outside any.
+    let for_alice =
+        alice.run(|| cache.call_eager(1, || async { pagestate::__private::Always(10) }));
+    let for_bob = bob.run(|| cache.call_eager(1, || async { pagestate::__private::Always(20) }));
+    assert_eq!(
+        (
+            futures::executor::block_on(for_alice).0,
+            futures::executor::block_on(for_bob).0
+        ),
+        (10, 20)
+    );
+    let again = alice.run(|| cache.call_eager(1, || async { pagestate::__private::Always(99) }));
+    assert_eq!(futures::executor::block_on(again).0, 10, "alice's entry");
+    drop(alice);
+    assert_eq!(EAGER_SESSION_SLOT.stats().entries, 1);
 }
