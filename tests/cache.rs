@@ -747,6 +747,18 @@ async fn the_eager_entry_point_leads_at_call_time() {
         .call_eager(9, || async { Ok::<u64, &str>(1) });
     assert_eq!(ok.await, Ok(1));
     assert_eq!(EAGER_SLOT.stats().entries, 2);
+
+    // The same entry point behind the macro's dispatch, as a stacked
+    // wrapper reaches it.
+    use pagestate::__private::{Always, Call, CallCached as _};
+    let key = 2_u64;
+    let call = Call::<_, Always<u64>>::new(&EAGER_SLOT, &key);
+    let cached = (&&call).__pagestate_call_eager(key, || async { Always(0) });
+    assert_eq!(
+        tokio::spawn(cached).await.unwrap().0,
+        6,
+        "the entry made above"
+    );
 }
 
 // --- persist = "disk": each scenario runs in a child process ---------------

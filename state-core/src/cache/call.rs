@@ -71,6 +71,18 @@ pub trait CallCached<K, O> {
         body: Fut,
     ) -> impl Future<Output = O>;
 
+    /// [`Cache::call_eager`](super::Cache::call_eager) behind the same
+    /// dispatch, for wrappers that stack on `#[cached]`.
+    fn __pagestate_call_eager<F, Fut>(
+        &self,
+        key: K,
+        make: F,
+    ) -> impl Future<Output = O> + Send + 'static
+    where
+        O: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = O> + Send + 'static;
+
     fn __pagestate_invalidate(&self, key: K) -> bool;
 }
 
@@ -92,6 +104,20 @@ where
         body: Fut,
     ) -> impl Future<Output = O> {
         self.slot.typed::<K, O::Value>().call_async(key, body)
+    }
+
+    #[track_caller]
+    fn __pagestate_call_eager<F, Fut>(
+        &self,
+        key: K,
+        make: F,
+    ) -> impl Future<Output = O> + Send + 'static
+    where
+        O: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = O> + Send + 'static,
+    {
+        self.slot.typed::<K, O::Value>().call_eager(key, make)
     }
 
     #[track_caller]
@@ -136,6 +162,23 @@ where
     }
 
     #[track_caller]
+    fn __pagestate_call_eager<F, Fut>(
+        &self,
+        key: K,
+        make: F,
+    ) -> impl Future<Output = O> + Send + 'static
+    where
+        O: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = O> + Send + 'static,
+    {
+        self.0
+            .slot
+            .typed_persisted::<K, O::Value>()
+            .call_eager(key, make)
+    }
+
+    #[track_caller]
     fn __pagestate_invalidate(&self, key: K) -> bool {
         self.0.slot.invalidate(key)
     }
@@ -151,6 +194,15 @@ pub trait CallInvalid<K, O> {
 
     fn __pagestate_call_async<Fut: Future<Output = O>>(&self, _key: K, body: Fut) -> Fut {
         body
+    }
+
+    fn __pagestate_call_eager<F, Fut>(&self, _key: K, make: F) -> Fut
+    where
+        O: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = O> + Send + 'static,
+    {
+        make()
     }
 
     fn __pagestate_invalidate(&self, _key: K) -> bool {
