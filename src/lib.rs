@@ -76,9 +76,11 @@ pub use pagestate_macros::use_state;
 ///   they need not be `Hash` (`fn load(path: &str, _db: &Db)`).
 /// - **Values.** Callers receive a clone of the cached value, as
 ///   `cache_data` returns copies, so the return type must be `Clone` (wrap
-///   big values in `Arc`). A return type whose last path segment is
-///   `Result` (`Result<T, E>`, `io::Result<T>`) caches `Ok(T)` only: an
-///   `Err` goes back to its caller and is never stored.
+///   big values in `Arc`). A `std::result::Result<T, E>` return type,
+///   under any alias (`io::Result<T>`, your own `type Outcome<T>`), caches
+///   `Ok(T)` only (so only `T` must be `Clone`): an `Err` goes back to its
+///   caller and is never stored. The choice is made by type: your own enum
+///   named `Result` is cached whole.
 /// - **Single-flight.** Concurrent calls with an equal key run the body
 ///   once; the others wait for its value (a sync caller blocks, an async
 ///   one awaits without blocking a thread, under tokio, smol, async-std or
@@ -142,6 +144,8 @@ pub use pagestate_macros::use_state;
 ///   Associated functions inside `impl` blocks are not supported either (a
 ///   module cannot live there).
 /// - Not generic over types (the cache is one `static`); lifetimes are fine.
+/// - The companion module takes the function's name in the type namespace:
+///   no module or type of that name may sit beside it.
 /// - The companion module sees the items of the enclosing *module*: a
 ///   cached function declared inside another function's body cannot use
 ///   that body's local types in its arguments' types or its `ttl`/`key`

@@ -366,6 +366,54 @@ fn read_config(ok: bool) -> std::io::Result<String> {
     }
 }
 
+/// Any alias of `std::result::Result` caches `Ok` only: the choice is made
+/// by type, not by the name `Result`.
+type Outcome<T> = std::result::Result<T, String>;
+
+static ALIAS_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+fn through_alias(ok: bool) -> Outcome<u8> {
+    ALIAS_RUNS.fetch_add(1, Ordering::SeqCst);
+    if ok {
+        Ok(1)
+    } else {
+        Err("no".to_owned())
+    }
+}
+
+mod own_result {
+    use super::*;
+
+    /// A type of the user's that happens to be called `Result`: cached whole.
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum Result {
+        Pending,
+    }
+
+    pub static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cached]
+    pub fn poll(_x: u8) -> Result {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        Result::Pending
+    }
+}
+
+#[test]
+fn results_are_recognised_by_type_not_by_name() {
+    let _shared = shared();
+    assert!(through_alias(false).is_err());
+    assert!(through_alias(false).is_err());
+    assert_eq!(through_alias(true), Ok(1));
+    assert_eq!(through_alias(true), Ok(1));
+    assert_eq!(ALIAS_RUNS.load(Ordering::SeqCst), 3);
+
+    assert_eq!(own_result::poll(0), own_result::Result::Pending);
+    assert_eq!(own_result::poll(0), own_result::Result::Pending);
+    assert_eq!(own_result::RUNS.load(Ordering::SeqCst), 1);
+}
+
 #[test]
 fn err_is_returned_but_never_cached() {
     let _shared = shared();
@@ -752,7 +800,7 @@ async fn the_eager_entry_point_leads_at_call_time() {
     // wrapper reaches it.
     use pagestate::__private::{Always, Call, CallCached as _};
     let key = 2_u64;
-    let call = Call::<_, Always<u64>>::new(&EAGER_SLOT, &key);
+    let call = Call::new(&EAGER_SLOT, &key, std::marker::PhantomData::<Always<u64>>);
     let cached = (&&call).__pagestate_call_eager(key, || async { Always(0) });
     assert_eq!(
         tokio::spawn(cached).await.unwrap().0,

@@ -113,61 +113,48 @@ impl Cached {
         let is_async = sig.asyncness.is_some();
         let persist = self.options.persist;
 
-        // What the body returns, and the outcome type the cache sees: a
-        // `Result` caches its `Ok` value only.
         let (ret, ret_span) = match &sig.output {
             ReturnType::Default => (quote!(()), sig.ident.span()),
             ReturnType::Type(_, ty) => (ty.to_token_stream(), ty.span()),
         };
-        let returns_result = matches!(&sig.output, ReturnType::Type(_, ty) if is_result(ty));
-        let outcome = if returns_result {
-            ret.clone()
-        } else {
-            quote_spanned!(ret_span=> ::pagestate::__private::Always<#ret>)
-        };
-
-        // Paths written out here, not interpolated: a bound error is
-        // reported on the path's span, which must be the user's type.
+        // What the cache stores is chosen by the return type, not its name:
+        // a `std::result::Result` (under any alias) caches `Ok` only.
+        // Paths written out in `quote_spanned!`, not interpolated: a bound
+        // error is reported on the path's span, which must be the user's
+        // return type.
         let mut checks = vec![quote_spanned! {ret_span=>
-            ::pagestate::__private::assert_output::<#outcome>();
+            ::pagestate::__private::assert_outcome(__pagestate_outcome);
         }];
         if persist {
             checks.push(quote_spanned! {ret_span=>
-                ::pagestate::__private::assert_persist::<#outcome>();
+                ::pagestate::__private::assert_persisted_outcome(__pagestate_outcome);
             });
         }
         let key = self.key_expr(&mut checks);
 
         let call_ty = if persist {
-            quote!(::pagestate::__private::PersistedCall)
+            quote!(#private::PersistedCall)
         } else {
-            quote!(::pagestate::__private::Call)
+            quote!(#private::Call)
         };
         let call = if is_async {
-            let outcome_future = if returns_result {
-                quote!(__pagestate_body)
-            } else {
-                quote!(async move { #private::Always(__pagestate_body.await) })
-            };
-            let unwrap = (!returns_result).then(|| quote!(.0));
             quote! {
                 let __pagestate_body = #private::typed_future::<#ret, _>(async move #block);
-                (&&__pagestate_call)
-                    .__pagestate_call_async(__pagestate_key, #outcome_future)
-                    .await #unwrap
+                let __pagestate_outcome = (&&__pagestate_call)
+                    .__pagestate_call_async(__pagestate_key, async move {
+                        (&&__pagestate_returns).__pagestate_wrap(__pagestate_body.await)
+                    })
+                    .await;
             }
         } else {
-            let outcome_fn = if returns_result {
-                quote!(__pagestate_body)
-            } else {
-                quote!(move || #private::Always(__pagestate_body()))
-            };
-            let unwrap = (!returns_result).then(|| quote!(.0));
             quote! {
                 // `mut`: a body that changes a `mut` argument is `FnMut`.
                 #[allow(unused_mut)]
                 let mut __pagestate_body = move || -> #ret #block;
-                (&&__pagestate_call).__pagestate_call(__pagestate_key, #outcome_fn) #unwrap
+                let __pagestate_outcome = (&&__pagestate_call)
+                    .__pagestate_call(__pagestate_key, move || {
+                        (&&__pagestate_returns).__pagestate_wrap(__pagestate_body())
+                    });
             }
         };
 
@@ -178,14 +165,19 @@ impl Cached {
                 #[allow(unused_imports)]
                 use #private::{
                     CallCached as _, CallInvalid as _, KeyPartInvalid as _, KeyPartOf as _,
+                    ReturnsResult as _, ReturnsValue as _,
                 };
+                let __pagestate_returns = #private::Returns::<#ret>::new();
+                let __pagestate_outcome = (&&__pagestate_returns).__pagestate_outcome();
                 #(#checks)*
                 let __pagestate_key = #key;
-                let __pagestate_call = #call_ty::<_, #outcome>::new(
+                let __pagestate_call = #call_ty::new(
                     &#name::__PAGESTATE_CACHE,
                     &__pagestate_key,
+                    __pagestate_outcome,
                 );
                 #call
+                (&&__pagestate_returns).__pagestate_unwrap(__pagestate_outcome)
             }
             #companion
         }
@@ -323,9 +315,10 @@ impl Cached {
                     };
                     let __pagestate_key = #key;
                     // The value type does not matter to `invalidate`.
-                    let __pagestate_call = #private::Call::<_, #private::Always<()>>::new(
+                    let __pagestate_call = #private::Call::new(
                         &__PAGESTATE_CACHE,
                         &__pagestate_key,
+                        ::core::marker::PhantomData::<#private::Always<()>>,
                     );
                     (&&__pagestate_call).__pagestate_invalidate(__pagestate_key)
                 }
@@ -596,21 +589,6 @@ fn check_function(function: &ItemFn, errors: &mut Errors) -> Vec<Argument> {
     arguments
 }
 
-/// `Result<..>`, `io::Result<..>`, `std::result::Result<..>`: by the last
-/// path segment, so aliases work; the runtime checks it is the std one.
-fn is_result(ty: &Type) -> bool {
-    match ty {
-        Type::Path(path) if path.qself.is_none() => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == "Result"),
-        Type::Group(group) => is_result(&group.elem),
-        Type::Paren(paren) => is_result(&paren.elem),
-        _ => false,
-    }
-}
-
 /// A hash of everything that decides what a persisted entry means: the
 /// options, the signature and the body, as tokens (so comments and
 /// formatting do not count, but any edit of the code does). The runtime adds
@@ -680,19 +658,5 @@ mod tests {
             &function("fn load(\n    x: u64\n) -> u64 {\n    // one more\n    x   +   1\n}"),
         );
         assert_eq!(compact, spaced);
-    }
-
-    #[test]
-    fn result_is_recognised_by_its_last_segment() {
-        for ty in [
-            "Result<u8, E>",
-            "io::Result<u8>",
-            "std::result::Result<u8, E>",
-        ] {
-            assert!(is_result(&syn::parse_str(ty).unwrap()), "{ty}");
-        }
-        for ty in ["Option<u8>", "u8", "&Result<u8, E>"] {
-            assert!(!is_result(&syn::parse_str(ty).unwrap()), "{ty}");
-        }
     }
 }

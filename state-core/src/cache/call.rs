@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 
-use super::key::{CacheKey, CacheOutput, CacheValue, PersistValue};
+use super::key::{Always, CacheKey, CacheOutput, CacheValue, PersistValue};
 use super::CacheSlot;
 
 /// One argument on its way into a key: `(&&KeyArg(&arg)).__pagestate_part()`
@@ -43,6 +43,87 @@ pub trait KeyPartInvalid {
 
 impl<T: ?Sized> KeyPartInvalid for &&KeyArg<'_, T> {}
 
+/// The return type `R` of a `#[cached]` function, to choose what is cached
+/// by type rather than by name: a `std::result::Result` under any alias
+/// caches its `Ok` value only, anything else is cached whole
+/// ([`Always`](super::Always)).
+#[doc(hidden)]
+pub struct Returns<R>(PhantomData<fn() -> R>);
+
+impl<R> Returns<R> {
+    #[inline]
+    pub fn new() -> Self {
+        Returns(PhantomData)
+    }
+}
+
+impl<R> Clone for Returns<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Returns<R> {}
+
+#[doc(hidden)]
+pub trait ReturnsResult<R> {
+    type Outcome;
+    fn __pagestate_outcome(&self) -> PhantomData<Self::Outcome> {
+        PhantomData
+    }
+    fn __pagestate_wrap(&self, value: R) -> Self::Outcome;
+    fn __pagestate_unwrap(&self, outcome: Self::Outcome) -> R;
+}
+
+impl<T, E> ReturnsResult<Result<T, E>> for &Returns<Result<T, E>> {
+    type Outcome = Result<T, E>;
+
+    #[inline]
+    fn __pagestate_wrap(&self, value: Result<T, E>) -> Result<T, E> {
+        value
+    }
+
+    #[inline]
+    fn __pagestate_unwrap(&self, outcome: Result<T, E>) -> Result<T, E> {
+        outcome
+    }
+}
+
+#[doc(hidden)]
+pub trait ReturnsValue<R> {
+    fn __pagestate_outcome(&self) -> PhantomData<Always<R>> {
+        PhantomData
+    }
+
+    #[inline]
+    fn __pagestate_wrap(&self, value: R) -> Always<R> {
+        Always(value)
+    }
+
+    #[inline]
+    fn __pagestate_unwrap(&self, outcome: Always<R>) -> R {
+        outcome.0
+    }
+}
+
+impl<R> ReturnsValue<R> for &&Returns<R> {}
+
+/// Checks what a function's outcome caches, spanned on its return type.
+#[doc(hidden)]
+pub fn assert_outcome<O: CacheOutput>(_: PhantomData<O>)
+where
+    O::Value: CacheValue,
+{
+}
+
+/// [`assert_outcome`] for `persist = "disk"`.
+#[doc(hidden)]
+pub fn assert_persisted_outcome<O: CacheOutput>(_: PhantomData<O>)
+where
+    O::Value: PersistValue,
+{
+}
+
 /// A call of a `#[cached]` function with key type `K` and outcome `O`.
 #[doc(hidden)]
 pub struct Call<K, O> {
@@ -51,9 +132,9 @@ pub struct Call<K, O> {
 }
 
 impl<K, O> Call<K, O> {
-    /// `key` only tells the key type.
+    /// `key` and `outcome` only tell the types.
     #[inline]
-    pub fn new(slot: &'static CacheSlot, _key: &K) -> Self {
+    pub fn new(slot: &'static CacheSlot, _key: &K, _outcome: PhantomData<O>) -> Self {
         Call {
             slot,
             types: PhantomData,
@@ -131,10 +212,10 @@ where
 pub struct PersistedCall<K, O>(Call<K, O>);
 
 impl<K, O> PersistedCall<K, O> {
-    /// `key` only tells the key type.
+    /// `key` and `outcome` only tell the types.
     #[inline]
-    pub fn new(slot: &'static CacheSlot, key: &K) -> Self {
-        PersistedCall(Call::new(slot, key))
+    pub fn new(slot: &'static CacheSlot, key: &K, outcome: PhantomData<O>) -> Self {
+        PersistedCall(Call::new(slot, key, outcome))
     }
 }
 

@@ -44,12 +44,8 @@ impl<T: Serialize + DeserializeOwned> PersistValue for T {}
 /// What a cached function returns, and which part of it is cached.
 ///
 /// A plain value is always cached (the macro wraps it in [`Always`]); a
-/// `Result` caches only its `Ok` value, as Streamlit never caches exceptions.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not `std::result::Result`: #[cached] caches the `Ok` value of a `std::result::Result` (or an alias of it) only",
-    label = "a return type named `Result` must be `std::result::Result`",
-    note = "return `std::result::Result<T, E>`, or rename the type so that its value is cached as a whole"
-)]
+/// `std::result::Result`, under any alias, caches only its `Ok` value, as
+/// Streamlit never caches exceptions.
 pub trait CacheOutput: Sized {
     /// The part that is cached.
     type Value;
@@ -126,17 +122,3 @@ pub fn assert_key<T: CacheKey>() {}
 
 #[doc(hidden)]
 pub fn assert_key_ref<T: ?Sized + KeyRef>() {}
-
-#[doc(hidden)]
-pub fn assert_output<O: CacheOutput>()
-where
-    O::Value: CacheValue,
-{
-}
-
-#[doc(hidden)]
-pub fn assert_persist<O: CacheOutput>()
-where
-    O::Value: PersistValue,
-{
-}

@@ -21,8 +21,11 @@ use std::any::Any;
 use std::sync::{Mutex, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
-pub use call::{Call, CallCached, CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall};
-pub use key::{assert_key, assert_key_ref, assert_output, assert_persist, Always, CacheOutput};
+pub use call::{
+    assert_outcome, assert_persisted_outcome, Call, CallCached, CallInvalid, KeyArg,
+    KeyPartInvalid, KeyPartOf, PersistedCall, Returns, ReturnsResult, ReturnsValue,
+};
+pub use key::{assert_key, assert_key_ref, Always, CacheOutput};
 pub use store::Cache;
 
 use crate::session::on_session_end;
