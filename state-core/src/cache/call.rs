@@ -57,6 +57,12 @@ impl<R> Returns<R> {
     }
 }
 
+impl<R> Default for Returns<R> {
+    fn default() -> Self {
+        Returns::new()
+    }
+}
+
 impl<R> Clone for Returns<R> {
     fn clone(&self) -> Self {
         *self
