@@ -300,3 +300,16 @@ pub trait CallInvalid<K, O> {
 impl<K, O> CallInvalid<K, O> for &&Call<K, O> {}
 
 impl<K, O> CallInvalid<K, O> for &&PersistedCall<K, O> {}
+
+/// Pins the output type of a `#[cached] async fn`'s body, so that `?` and
+/// `return` inside it convert to the declared return type.
+#[doc(hidden)]
+pub fn typed_future<T, F: Future<Output = T>>(future: F) -> F {
+    future
+}
+
+/// Checks a custom `key = ...` expression, spanned on it.
+#[doc(hidden)]
+pub fn custom_key<K: CacheKey>(key: K) -> K {
+    key
+}

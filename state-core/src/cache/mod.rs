@@ -4,7 +4,8 @@
 //! - [`expiry`]: when an entry expires, on a clock cheap enough for hits;
 //! - [`flight`]: single-flight, the sync, async and eager call paths;
 //! - [`key`]: what may be a key or a value, scopes, stable hashes;
-//! - [`persist`]: `persist = "disk"`.
+//! - [`persist`]: `persist = "disk"`;
+//! - [`call`]: how expansions reach a cache without cascading errors.
 //!
 //! Each `#[cached]` function owns a [`CacheSlot`] in a `static`. The slot
 //! creates the typed store on first use and registers it, type-erased, so
@@ -22,8 +23,9 @@ use std::sync::{Mutex, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
 pub use call::{
-    assert_outcome, assert_persisted_outcome, Call, CallCached, CallInvalid, KeyArg,
-    KeyPartInvalid, KeyPartOf, PersistedCall, Returns, ReturnsResult, ReturnsValue,
+    assert_outcome, assert_persisted_outcome, custom_key, typed_future, Call, CallCached,
+    CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns, ReturnsResult,
+    ReturnsValue,
 };
 pub use key::{assert_key, assert_key_ref, Always, CacheOutput};
 pub use store::Cache;
@@ -228,19 +230,6 @@ impl CacheSlot {
             .get()
             .map_or_else(CacheStats::default, |erased| erased.cache.stats())
     }
-}
-
-/// Pins the output type of a `#[cached] async fn`'s body, so that `?` and
-/// `return` inside it convert to the declared return type.
-#[doc(hidden)]
-pub fn typed_future<T, F: std::future::Future<Output = T>>(future: F) -> F {
-    future
-}
-
-/// Checks a custom `key = ...` expression, spanned on it.
-#[doc(hidden)]
-pub fn custom_key<K: CacheKey>(key: K) -> K {
-    key
 }
 
 #[inline]
