@@ -3,7 +3,7 @@
 //!
 //! Run it with `cargo run --example tour`.
 
-use pagestate::{use_state, Session};
+use pagestate::{cached, use_state, Session};
 
 /// One run of the page, top to bottom. `clicked` stands for the widget
 /// event that caused this rerun.
@@ -28,6 +28,19 @@ fn counter_page(user: &str, clicked: bool) {
     );
 }
 
+/// A slow computation, memoized by its argument for ten minutes.
+#[cached(ttl = "10m")]
+fn expensive_report(rows: u64) -> Vec<u64> {
+    println!("  (computing the report for {rows} rows)");
+    (0..rows).map(|r| r * r).collect()
+}
+
+/// A page that shows a report: only the first run computes it.
+fn report_page(user: &str) {
+    let report = expensive_report(1_000);
+    println!("  [{user}] report has {} rows", report.len());
+}
+
 fn main() {
     println!("== state that survives reruns, per session");
     let alice = Session::new();
@@ -48,4 +61,15 @@ fn main() {
     // Closing a session frees its state; the handle starts over empty.
     alice.close();
     alice.run(|| counter_page("alice after close", false));
+
+    println!("\n== caching across reruns and sessions");
+    alice.run(|| report_page("alice"));
+    alice.run(|| report_page("alice"));
+    bob.run(|| report_page("bob"));
+    let stats = expensive_report::stats();
+    println!(
+        "  cache: {} miss, {} hits, {} entry",
+        stats.misses, stats.hits, stats.entries
+    );
+    assert_eq!((stats.misses, stats.hits), (1, 2));
 }

@@ -6,10 +6,12 @@
 
 #![warn(missing_docs)]
 
+mod cache;
 mod executor;
 mod session;
 mod state;
 
+pub use cache::{clear_all_caches, CacheStats};
 pub use executor::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 pub use session::{ContextGuard, ScriptRunContext, Session, SessionId};
 pub use state::{state, Namespace, StateError, StateRef};
@@ -17,6 +19,12 @@ pub use state::{state, Namespace, StateError, StateRef};
 /// What macro expansions call. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cache::{
+        assert_key, assert_key_ref, assert_outcome, assert_persisted_outcome, custom_key,
+        typed_future, Always, Cache, CacheConfig, CacheOutput, CacheSlot, Call, CallCached,
+        CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns, ReturnsResult,
+        ReturnsValue,
+    };
     pub use crate::state::{use_state, use_state_init};
     pub use crate::Namespace;
 
