@@ -20,10 +20,10 @@ pub use state::{state, Namespace, StateError, StateRef};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::{
-        assert_key, assert_key_ref, assert_outcome, assert_persisted_outcome, custom_key,
+        assert_key, assert_key_ref, assert_outcome, assert_persisted_outcome, custom_key, executed,
         typed_future, Always, Cache, CacheConfig, CacheOutput, CacheSlot, Call, CallCached,
-        CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns, ReturnsResult,
-        ReturnsValue,
+        CallInvalid, Executed, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns,
+        ReturnsResult, ReturnsValue,
     };
     pub use crate::state::{use_state, use_state_init};
     pub use crate::Namespace;

@@ -14,7 +14,8 @@ use syn::ext::IdentExt;
 use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{
-    Expr, ExprLit, ExprUnary, FnArg, GenericParam, Ident, ItemFn, Lit, Pat, ReturnType, Type, UnOp,
+    Attribute, Expr, ExprLit, ExprUnary, FnArg, GenericParam, Ident, ItemFn, Lit, Pat, ReturnType,
+    Type, UnOp,
 };
 
 use crate::args::{self, Arg, ArgValue, Errors};
@@ -137,10 +138,33 @@ impl Cached {
         } else {
             quote!(#private::Call)
         };
-        let call = if is_async {
+        let companion = self.companion(&key);
+        let prelude = quote! {
+            #[allow(unused_imports)]
+            use #private::{
+                CallCached as _, CallInvalid as _, KeyPartInvalid as _, KeyPartOf as _,
+                ReturnsResult as _, ReturnsValue as _,
+            };
+            let __pagestate_returns = #private::Returns::<#ret>::new();
+        };
+        let call = quote! {
+            #(#checks)*
+            let __pagestate_key = #key;
+            let __pagestate_call = #call_ty::new(
+                &#name::__PAGESTATE_CACHE,
+                &__pagestate_key,
+                __pagestate_outcome,
+            );
+        };
+
+        if let Some(executor) = attrs.iter().position(is_executor) {
+            return self.expand_over_executor(executor, prelude, call, ret, companion);
+        }
+
+        let run = if is_async {
             quote! {
                 let __pagestate_body = #private::typed_future::<#ret, _>(async move #block);
-                let __pagestate_outcome = (&&__pagestate_call)
+                let __pagestate_outcome = (&__pagestate_call)
                     .__pagestate_call_async(__pagestate_key, async move {
                         (&&__pagestate_returns).__pagestate_wrap(__pagestate_body.await)
                     })
@@ -151,33 +175,100 @@ impl Cached {
                 // `mut`: a body that changes a `mut` argument is `FnMut`.
                 #[allow(unused_mut)]
                 let mut __pagestate_body = move || -> #ret #block;
-                let __pagestate_outcome = (&&__pagestate_call)
+                let __pagestate_outcome = (&__pagestate_call)
                     .__pagestate_call(__pagestate_key, move || {
                         (&&__pagestate_returns).__pagestate_wrap(__pagestate_body())
                     });
             }
         };
 
-        let companion = self.companion(&key);
         quote! {
             #(#attrs)*
             #vis #sig {
-                #[allow(unused_imports)]
-                use #private::{
-                    CallCached as _, CallInvalid as _, KeyPartInvalid as _, KeyPartOf as _,
-                    ReturnsResult as _, ReturnsValue as _,
-                };
-                let __pagestate_returns = #private::Returns::<#ret>::new();
+                #prelude
                 let __pagestate_outcome = (&&__pagestate_returns).__pagestate_outcome();
-                #(#checks)*
-                let __pagestate_key = #key;
-                let __pagestate_call = #call_ty::new(
-                    &#name::__PAGESTATE_CACHE,
-                    &__pagestate_key,
-                    __pagestate_outcome,
-                );
                 #call
+                #run
                 (&&__pagestate_returns).__pagestate_unwrap(__pagestate_outcome)
+            }
+            #companion
+        }
+    }
+
+    /// `#[cached]` above `#[executor(..)]`: the executor's function becomes a
+    /// private inner one, and the cached function in front of it looks the
+    /// key up in this process at call time, so that a hit dispatches no job
+    /// and a miss submits the job at once, as an uncached call would. What is
+    /// cached is the function's own cacheable outcome of a job that
+    /// succeeded: never an `ExecError`, never the function's own `Err`.
+    fn expand_over_executor(
+        &self,
+        executor: usize,
+        prelude: TokenStream,
+        call: TokenStream,
+        ret: TokenStream,
+        companion: TokenStream,
+    ) -> TokenStream {
+        let private = quote!(::pagestate::__private);
+        let ItemFn {
+            attrs,
+            vis,
+            sig,
+            block,
+        } = &self.function;
+        let name = &sig.ident;
+        let inner = format_ident!("__pagestate_uncached_{}", name.unraw());
+        let executor_attr = &attrs[executor];
+        // The inner function keeps what governs its body; docs and the
+        // like stay with the function users call.
+        let body_attrs = attrs.iter().filter(|attr| is_body_attr(attr));
+        let outer_attrs = attrs
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| *index != executor)
+            .map(|(_, attr)| attr);
+        let mut inner_sig = sig.clone();
+        inner_sig.ident = inner.clone();
+        let generics = &sig.generics;
+        let where_clause = &sig.generics.where_clause;
+        let names: Vec<&Ident> = self.arguments.iter().map(|a| &a.name).collect();
+        let params = self.arguments.iter().map(|a| {
+            let (name, ty) = (&a.name, &a.ty);
+            quote!(#name: #ty)
+        });
+        quote! {
+            #executor_attr
+            #(#body_attrs)*
+            #[doc(hidden)]
+            #inner_sig #block
+
+            #(#outer_attrs)*
+            #vis fn #name #generics (#(#params),*) -> impl ::core::future::Future<
+                Output = ::core::result::Result<#ret, #private::ExecError>,
+            > + ::core::marker::Send + 'static #where_clause {
+                #prelude
+                let __pagestate_outcome =
+                    #private::executed((&&__pagestate_returns).__pagestate_outcome());
+                #call
+                let __pagestate_cached = (&__pagestate_call).__pagestate_call_eager(
+                    __pagestate_key,
+                    move || {
+                        let __pagestate_job = #inner(#(#names),*);
+                        async move {
+                            #private::Executed(
+                                __pagestate_job
+                                    .await
+                                    .map(|value| (&&__pagestate_returns).__pagestate_wrap(value)),
+                            )
+                        }
+                    },
+                );
+                async move {
+                    __pagestate_cached
+                        .await
+                        .0
+                        .map(|outcome| (&&__pagestate_returns).__pagestate_unwrap(outcome))
+                }
             }
             #companion
         }
@@ -320,11 +411,27 @@ impl Cached {
                         &__pagestate_key,
                         ::core::marker::PhantomData::<#private::Always<()>>,
                     );
-                    (&&__pagestate_call).__pagestate_invalidate(__pagestate_key)
+                    (&__pagestate_call).__pagestate_invalidate(__pagestate_key)
                 }
             }
         }
     }
+}
+
+/// `#[executor(..)]` or `#[pagestate::executor(..)]` below `#[cached]`.
+fn is_executor(attr: &Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == "executor")
+}
+
+/// Attributes that govern a function's body (lints, `cfg`), which the inner
+/// function of a stacked expansion must keep.
+fn is_body_attr(attr: &Attribute) -> bool {
+    ["allow", "warn", "deny", "forbid", "expect", "cfg"]
+        .iter()
+        .any(|name| attr.path().is_ident(name))
 }
 
 fn check_options(options: Vec<Arg>, errors: &mut Errors) -> Options {

@@ -164,7 +164,7 @@ pub trait CallCached<K, O> {
         &self,
         key: K,
         make: F,
-    ) -> impl Future<Output = O> + Send + 'static
+    ) -> impl Future<Output = O> + Send + 'static + use<Self, K, O, F, Fut>
     where
         O: Send + 'static,
         F: FnOnce() -> Fut + Send + 'static,
@@ -173,7 +173,7 @@ pub trait CallCached<K, O> {
     fn __pagestate_invalidate(&self, key: K) -> bool;
 }
 
-impl<K: CacheKey, O: CacheOutput> CallCached<K, O> for &Call<K, O>
+impl<K: CacheKey, O: CacheOutput> CallCached<K, O> for Call<K, O>
 where
     O::Value: CacheValue,
 {
@@ -198,7 +198,7 @@ where
         &self,
         key: K,
         make: F,
-    ) -> impl Future<Output = O> + Send + 'static
+    ) -> impl Future<Output = O> + Send + 'static + use<K, O, F, Fut>
     where
         O: Send + 'static,
         F: FnOnce() -> Fut + Send + 'static,
@@ -225,7 +225,7 @@ impl<K, O> PersistedCall<K, O> {
     }
 }
 
-impl<K: CacheKey, O: CacheOutput> CallCached<K, O> for &PersistedCall<K, O>
+impl<K: CacheKey, O: CacheOutput> CallCached<K, O> for PersistedCall<K, O>
 where
     O::Value: CacheValue + PersistValue,
 {
@@ -253,7 +253,7 @@ where
         &self,
         key: K,
         make: F,
-    ) -> impl Future<Output = O> + Send + 'static
+    ) -> impl Future<Output = O> + Send + 'static + use<K, O, F, Fut>
     where
         O: Send + 'static,
         F: FnOnce() -> Fut + Send + 'static,
@@ -297,9 +297,9 @@ pub trait CallInvalid<K, O> {
     }
 }
 
-impl<K, O> CallInvalid<K, O> for &&Call<K, O> {}
+impl<K, O> CallInvalid<K, O> for &Call<K, O> {}
 
-impl<K, O> CallInvalid<K, O> for &&PersistedCall<K, O> {}
+impl<K, O> CallInvalid<K, O> for &PersistedCall<K, O> {}
 
 /// Pins the output type of a `#[cached] async fn`'s body, so that `?` and
 /// `return` inside it convert to the declared return type.

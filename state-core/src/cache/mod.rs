@@ -27,7 +27,7 @@ pub use call::{
     CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns, ReturnsResult,
     ReturnsValue,
 };
-pub use key::{assert_key, assert_key_ref, Always, CacheOutput};
+pub use key::{assert_key, assert_key_ref, executed, Always, CacheOutput, Executed};
 pub use store::Cache;
 
 use crate::session::on_session_end;
