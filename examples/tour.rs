@@ -3,7 +3,11 @@
 //!
 //! Run it with `cargo run --example tour`.
 
-use pagestate::{cached, use_state, Session};
+use std::time::{Duration, Instant};
+
+use futures::executor::block_on;
+use futures::future::join_all;
+use pagestate::{cached, executor, use_state, Session};
 
 /// One run of the page, top to bottom. `clicked` stands for the widget
 /// event that caused this rerun.
@@ -41,6 +45,21 @@ fn report_page(user: &str) {
     println!("  [{user}] report has {} rows", report.len());
 }
 
+/// Stands for a slow, blocking HTTP call: it runs on the thread pool.
+#[executor(thread)]
+fn fetch_price(item: String) -> u32 {
+    std::thread::sleep(Duration::from_millis(200));
+    item.len() as u32 * 100
+}
+
+/// CPU-bound work runs in a worker process (this executable, started again),
+/// and its results are cached here, in the calling process.
+#[cached(ttl = 5, max_entries = 3)]
+#[executor(process)]
+fn cpu_intensive_computation(n: u64) -> (u64, u32) {
+    ((0..n).map(|i| i * i).sum(), std::process::id())
+}
+
 fn main() {
     println!("== state that survives reruns, per session");
     let alice = Session::new();
@@ -72,4 +91,32 @@ fn main() {
         stats.misses, stats.hits, stats.entries
     );
     assert_eq!((stats.misses, stats.hits), (1, 2));
+
+    println!("\n== four 200 ms fetches on the thread pool, at once");
+    let started = Instant::now();
+    // Each call submits its job right away; the futures are awaited together.
+    let fetches = ["tea", "coffee", "cocoa", "mate"].map(|item| fetch_price(item.to_owned()));
+    let prices: Vec<u32> = block_on(join_all(fetches))
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    println!(
+        "  prices {prices:?} in {:?} (not 800 ms)",
+        started.elapsed()
+    );
+
+    println!("\n== a process job, cached in this process");
+    let (sum, worker) = block_on(cpu_intensive_computation(1000)).unwrap();
+    println!(
+        "  sum = {sum}, computed by process {worker}; this is process {}",
+        std::process::id()
+    );
+    assert_eq!(sum, 332833500);
+    assert_ne!(worker, std::process::id());
+    block_on(cpu_intensive_computation(1000)).unwrap();
+    let stats = cpu_intensive_computation::stats();
+    println!(
+        "  called twice: {} job, {} cache hit",
+        stats.misses, stats.hits
+    );
 }
