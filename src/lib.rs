@@ -6,6 +6,11 @@
 //!
 //! - **state** that survives reruns, per user session: [`use_state!`] returns
 //!   a [`StateRef`];
+//! - **caching** of what the page computes, `st.cache_data`-style:
+//!   [`#[cached]`](macro@cached), with ttl, size bound, session scope, disk
+//!   persistence and single-flight;
+//! - **executors** that run a function on a thread pool or in worker
+//!   processes and make it awaitable from page code: [`executor`];
 //!
 //! Page code runs inside [`Session::run`], which makes the session's
 //! [`ScriptRunContext`] current on the thread:
@@ -27,9 +32,225 @@
 #![warn(missing_docs)]
 
 pub use pagestate_core::{
-    state, ContextGuard, Namespace, ScriptRunContext, Session, SessionId, StateError, StateRef,
+    clear_all_caches, state, CacheStats, ContextGuard, Namespace, ScriptRunContext, Session,
+    SessionId, StateError, StateRef,
 };
+pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
+/// Runs a function on pagestate's thread pool or in a worker process, and
+/// makes it awaitable: `#[executor(thread)]`, `#[executor(process)]`.
+///
+/// The function keeps its name, arguments, visibility, attributes and docs;
+/// `fn f(a: A) -> T` (or `async fn`) becomes
+/// `fn f(a: A) -> impl Future<Output = Result<T, ExecError>> + Send + 'static`.
+/// Calling it submits the job at once, so `let a = f(1); let b = f(2);` runs
+/// both at the same time; the future works under any async runtime (tokio,
+/// smol, `futures::executor::block_on`) and needs none. Dropping it before
+/// its job has started cancels the job.
+///
+/// ```
+/// use futures::executor::block_on;
+/// use pagestate::{executor, use_state, ExecError, Session};
+///
+/// /// Blocking I/O, run off the page thread.
+/// #[executor(thread)]
+/// fn fetch(url: String) -> usize {
+///     std::thread::sleep(std::time::Duration::from_millis(50));
+///     url.len()
+/// }
+///
+/// /// An async function runs to completion on its pool thread.
+/// #[executor(thread)]
+/// async fn fetch_async(url: String) -> usize {
+///     url.len()
+/// }
+///
+/// /// Sees the caller's session: `use_state!` works inside.
+/// #[executor(thread, with_script_run_context = true, timeout = 5)]
+/// fn count_visit() -> u32 {
+///     let visits = use_state!("visits", factory = || 0_u32);
+///     visits.reduce(|n, by| n + by, 1).unwrap()
+/// }
+///
+/// /// CPU-bound work, in a worker process.
+/// #[executor(process)]
+/// fn cpu_intensive_computation(n: u64) -> u64 {
+///     (0..n).map(|i| i * i).sum()
+/// }
+///
+/// let (a, b) = (fetch("https://a.example".into()), fetch_async("b".into()));
+/// assert_eq!(block_on(async { (a.await, b.await) }), (Ok(17), Ok(1)));
+///
+/// let session = Session::new();
+/// let visit = session.run(count_visit); // the context is captured here
+/// assert_eq!(block_on(visit), Ok(1));
+/// assert_eq!(block_on(count_visit()), Err(ExecError::NoScriptRunContext));
+///
+/// assert_eq!(block_on(cpu_intensive_computation(1000)), Ok(332833500));
+/// ```
+///
+/// # Options
+///
+/// | option | meaning |
+/// | --- | --- |
+/// | `thread` | run on pagestate's shared thread pool ([`ThreadPool`]: bounded, `min(32, CPUs + 4)` threads by default, started lazily) |
+/// | `process` | run in a warm pool of worker processes ([`ProcessPool`]: one per CPU by default) |
+/// | `with_script_run_context = true` | (`thread` only) capture the caller's [`ScriptRunContext`] at the call and attach it on the pool thread for the job; without a current context the future yields [`ExecError::NoScriptRunContext`] and the job never runs |
+/// | `timeout = 5` | seconds (`0.5` works too): the future yields [`ExecError::Timeout`]; a thread job is abandoned (it runs on, its result is dropped), a worker process is killed and replaced |
+///
+/// # Thread jobs
+///
+/// Arguments move into the job, so they must be owned and `Send + 'static`
+/// (`&str` is a compile error: take a `String`); a method may take `self` by
+/// value. Without `with_script_run_context`, the pool thread has no run
+/// context; with it, the context is detached when the job ends, also when it
+/// panics. A panic yields [`ExecError::Panicked`] with its message, and the
+/// thread lives on. An async function is driven by a small executor on the
+/// pool thread: a future that needs a tokio reactor (tokio's timers,
+/// sockets) must enter a tokio handle itself
+/// (`let _guard = handle.enter();`).
+///
+/// # Process jobs
+///
+/// A worker is the application's own executable started again; pagestate
+/// catches it before `main` runs (so there is nothing to set up, in
+/// binaries, examples and test files alike) and has it serve jobs. The
+/// function must be a sync, non-generic free or associated function without
+/// `self`, `impl Trait` or references in its signature, whose argument and
+/// result types are `serde::Serialize + serde::de::DeserializeOwned`; each
+/// rule is a compile error pointing at the offending token. Inside an `impl`
+/// block its body cannot say `Self` (the worker calls it as a free
+/// function): write the type's name. Arguments are
+/// encoded in the calling thread and results decoded there
+/// ([postcard](https://docs.rs/postcard)); a failure is [`ExecError::Codec`].
+/// A worker that dies during a job yields [`ExecError::WorkerDied`] and is
+/// replaced; workers exit when the application exits or is killed. What the
+/// function prints on stdout goes to the application's stderr. The worker
+/// runs no `main`: state that `main` sets up (a logger, globals) is not set
+/// up there. The process executor needs Unix; elsewhere its calls yield
+/// [`ExecError::WorkerStart`].
+pub use pagestate_macros::executor;
 pub use pagestate_macros::use_state;
+
+/// Memoizes a function by its arguments, with the semantics of Streamlit's
+/// `st.cache_data`.
+///
+/// ```
+/// use pagestate::{cached, Session};
+///
+/// #[cached(ttl = "10m", max_entries = 100)]
+/// fn load_report(path: &str) -> Result<Vec<String>, String> {
+///     // Runs once per `path` until the entry expires; an `Err` is never cached.
+///     Ok(vec![format!("report from {path}")])
+/// }
+///
+/// let page = || load_report("sales.csv").unwrap().len();
+/// let session = Session::new();
+/// assert_eq!(session.run(page), 1); // computed
+/// assert_eq!(session.run(page), 1); // a rerun: served from the cache
+/// assert_eq!(load_report::stats().hits, 1);
+/// ```
+///
+/// # Options
+///
+/// | option | meaning |
+/// | --- | --- |
+/// | `ttl = 60`, `ttl = 0.5`, `ttl = "1h 30m"`, `ttl = <Duration expr>` | entries expire after this long (seconds, a duration string checked at compile time, or any `std::time::Duration` expression, evaluated once); none: never |
+/// | `max_entries = 100` | the cache never holds more; when full, the oldest entry is evicted |
+/// | `scope = "global"` (default), `scope = "session"` | session-scoped entries belong to the caller's [`Session`], are invisible to other sessions and are freed with it; a call then needs a run context ([`Session::run`] or an attached [`ScriptRunContext`]) and panics without one |
+/// | `persist = "disk"` | entries are also written to disk and served after a restart (see below); the cached value must be `Serialize + DeserializeOwned` |
+/// | `key = <expr>` | a custom key computed from the arguments (Streamlit's `hash_funcs`), evaluated before the body |
+///
+/// `show_spinner` is rejected: a cache has no UI to draw in. Any other
+/// unknown, repeated or conflicting option is a compile error on that option.
+///
+/// # Semantics
+///
+/// - **Keys.** An argument `a: T` contributes a clone of `a` to the key, an
+///   argument `a: &T` contributes `T::Owned` (`&str` becomes `String`,
+///   `&[u8]` becomes `Vec<u8>`); these must be `Hash + Eq + Clone + Send +
+///   Sync + 'static`. Arguments named `_...` are left out of the key, so
+///   they need not be `Hash` (`fn load(path: &str, _db: &Db)`).
+/// - **Values.** Callers receive a clone of the cached value, as
+///   `cache_data` returns copies, so the return type must be `Clone` (wrap
+///   big values in `Arc`). A `std::result::Result<T, E>` return type,
+///   under any alias (`io::Result<T>`, your own `type Outcome<T>`), caches
+///   `Ok(T)` only (so only `T` must be `Clone`): an `Err` goes back to its
+///   caller and is never stored. The choice is made by type: your own enum
+///   named `Result` is cached whole.
+/// - **Single-flight.** Concurrent calls with an equal key run the body
+///   once; the others wait for its value (a sync caller blocks, an async
+///   one awaits without blocking a thread, under tokio, smol, async-std or
+///   `futures::executor::block_on`). Calls with different keys run in
+///   parallel. If the body panics, returns `Err` or its future is dropped,
+///   one waiter runs the body instead; nothing is poisoned.
+/// - **One cache per function**, never shared, even between functions of
+///   the same name in different modules.
+/// - Hits read a lock-free map and touch no shared memory, so they scale
+///   across threads; misses take one mutex per function.
+///
+/// # The companion module
+///
+/// `#[cached] fn load(..)` also defines a module `load` (functions and
+/// modules live in different namespaces) with the function's visibility:
+///
+/// - `load::clear()` empties the cache, in memory and on disk;
+/// - `load::stats()` returns its [`CacheStats`];
+/// - `load::invalidate(args) -> bool` drops the entry for these arguments
+///   (Streamlit's `load.clear(*args)`). It takes the key arguments (all
+///   arguments with a custom `key`).
+///
+/// [`clear_all_caches`] empties every cache of the process. A computation
+/// running while its entry is cleared returns its value to its callers but
+/// does not store it.
+///
+/// ```
+/// use pagestate::cached;
+///
+/// #[cached]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// square(3);
+/// square(3);
+/// assert_eq!((square::stats().hits, square::stats().misses), (1, 1));
+/// assert!(square::invalidate(3));
+/// square::clear();
+/// assert_eq!(square::stats().entries, 0);
+/// ```
+///
+/// # Disk persistence
+///
+/// With `persist = "disk"`, each entry is also a file under
+/// `PAGESTATE_CACHE_DIR` (or `.pagestate/cache` in the working directory),
+/// in a directory named after the function's identity: a hash of its module
+/// path, name, options, signature and body tokens. Editing the function
+/// (not its comments or formatting) therefore starts a fresh directory, as
+/// Streamlit hashes a function's source. Files are written to a temporary
+/// name and renamed, and carry a checksum: a crash mid-write never leaves an
+/// entry that is read back. A corrupt, unreadable, foreign or expired file
+/// is a miss (and is deleted), never a panic; `ttl` holds on disk too. Disk
+/// errors on write are ignored (the value is still cached in memory).
+/// Session-scoped caches cannot persist: sessions end with the process.
+///
+/// # Limits
+///
+/// - Not for methods: a function taking `self` is a compile error; cache a
+///   free function taking the fields it needs, and call it from the method.
+///   Associated functions inside `impl` blocks are not supported either (a
+///   module cannot live there).
+/// - Not generic over types (the cache is one `static`); lifetimes are fine.
+/// - The companion module takes the function's name in the type namespace:
+///   no module or type of that name may sit beside it.
+/// - The companion module sees the items of the enclosing *module*: a
+///   cached function declared inside another function's body cannot use
+///   that body's local types in its arguments' types or its `ttl`/`key`
+///   expressions.
+/// - A body that calls its own function with the same key waits for itself
+///   forever, as any single-flight cache would.
+/// - In an `async fn`, a session-scoped cache finds its session when the
+///   future is first polled, as `use_state!` in the body would.
+pub use pagestate_macros::cached;
 
 #[doc(hidden)]
 pub use pagestate_core::__private;

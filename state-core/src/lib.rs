@@ -6,15 +6,40 @@
 
 #![warn(missing_docs)]
 
+mod cache;
+mod executor;
 mod session;
 mod state;
 
+pub use cache::{clear_all_caches, CacheStats};
+pub use executor::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 pub use session::{ContextGuard, ScriptRunContext, Session, SessionId};
 pub use state::{state, Namespace, StateError, StateRef};
 
 /// What macro expansions call. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cache::{
+        assert_key, assert_key_ref, assert_outcome, assert_persisted_outcome, custom_key, executed,
+        typed_future, Always, Cache, CacheConfig, CacheOutput, CacheSlot, Call, CallCached,
+        CallInvalid, Executed, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns,
+        ReturnsResult, ReturnsValue,
+    };
     pub use crate::state::{use_state, use_state_init};
     pub use crate::Namespace;
+
+    pub use crate::executor::private::*;
+    pub use crate::ExecError;
+    pub use linkme;
+    /// Asserts at compile time that an executor argument can move to a
+    /// pool thread; the error points at the user's type.
+    pub fn assert_thread_value<T: ThreadValue>() {}
+
+    /// A type that can move to a pool thread.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot move to a pool thread: it must be `Send + 'static`",
+        label = "this type must be Send + 'static"
+    )]
+    pub trait ThreadValue: Send + 'static {}
+    impl<T: Send + 'static> ThreadValue for T {}
 }

@@ -3,6 +3,8 @@
 //! as `::pagestate::__private`.
 
 mod args;
+mod cached;
+mod executor;
 mod use_state;
 
 use proc_macro::TokenStream;
@@ -13,4 +15,23 @@ use proc_macro::TokenStream;
 #[proc_macro]
 pub fn use_state(input: TokenStream) -> TokenStream {
     use_state::expand(input.into()).into()
+}
+
+/// Memoizes a function by its arguments, with `st.cache_data`'s semantics:
+/// `#[cached(ttl = .., max_entries = .., scope = .., persist = .., key = ..)]`.
+///
+/// See the `pagestate` crate documentation for the options and the
+/// companion module (`name::clear()`, `name::stats()`, `name::invalidate(..)`).
+#[proc_macro_attribute]
+pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
+    cached::expand(args.into(), item.into()).into()
+}
+
+/// Runs a function on pagestate's thread pool or in a worker process and
+/// makes it awaitable: `#[executor(thread)]`, `#[executor(process)]`.
+///
+/// See the `pagestate` crate documentation for the options and rules.
+#[proc_macro_attribute]
+pub fn executor(args: TokenStream, item: TokenStream) -> TokenStream {
+    executor::expand(args.into(), item.into()).into()
 }

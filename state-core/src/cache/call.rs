@@ -1,0 +1,315 @@
+//! How `#[cached]` expansions reach a cache without cascading errors.
+//!
+//! The macro checks every bound once, with an assertion spanned on the
+//! user's type (see `key.rs`). The calls that follow must not report the
+//! same failure again at the attribute: they dispatch by autoref
+//! specialization on concrete types, so that when a bound does not hold,
+//! method resolution picks an inert fallback (which never runs: the
+//! assertion has already failed the build) instead of failing again.
+
+use std::future::Future;
+use std::marker::PhantomData;
+
+use super::key::{Always, CacheKey, CacheOutput, CacheValue, PersistValue};
+use super::CacheSlot;
+
+/// One argument on its way into a key: `(&&KeyArg(&arg)).__pagestate_part()`
+/// clones it (or, for `&T`, makes `T::Owned`).
+#[doc(hidden)]
+pub struct KeyArg<'a, T: ?Sized>(pub &'a T);
+
+#[doc(hidden)]
+pub trait KeyPartOf {
+    type Part;
+    fn __pagestate_part(&self) -> Self::Part;
+}
+
+impl<T: ?Sized + ToOwned> KeyPartOf for &KeyArg<'_, T>
+where
+    T::Owned: CacheKey,
+{
+    type Part = T::Owned;
+
+    #[inline]
+    fn __pagestate_part(&self) -> T::Owned {
+        self.0.to_owned()
+    }
+}
+
+#[doc(hidden)]
+pub trait KeyPartInvalid {
+    fn __pagestate_part(&self) {}
+}
+
+impl<T: ?Sized> KeyPartInvalid for &&KeyArg<'_, T> {}
+
+/// The return type `R` of a `#[cached]` function, to choose what is cached
+/// by type rather than by name: a `std::result::Result` under any alias
+/// caches its `Ok` value only, anything else is cached whole
+/// ([`Always`](super::Always)).
+#[doc(hidden)]
+pub struct Returns<R>(PhantomData<fn() -> R>);
+
+impl<R> Returns<R> {
+    #[inline]
+    pub fn new() -> Self {
+        Returns(PhantomData)
+    }
+}
+
+impl<R> Default for Returns<R> {
+    fn default() -> Self {
+        Returns::new()
+    }
+}
+
+impl<R> Clone for Returns<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Returns<R> {}
+
+#[doc(hidden)]
+pub trait ReturnsResult<R> {
+    type Outcome;
+    fn __pagestate_outcome(&self) -> PhantomData<Self::Outcome> {
+        PhantomData
+    }
+    fn __pagestate_wrap(&self, value: R) -> Self::Outcome;
+    fn __pagestate_unwrap(&self, outcome: Self::Outcome) -> R;
+}
+
+impl<T, E> ReturnsResult<Result<T, E>> for &Returns<Result<T, E>> {
+    type Outcome = Result<T, E>;
+
+    #[inline]
+    fn __pagestate_wrap(&self, value: Result<T, E>) -> Result<T, E> {
+        value
+    }
+
+    #[inline]
+    fn __pagestate_unwrap(&self, outcome: Result<T, E>) -> Result<T, E> {
+        outcome
+    }
+}
+
+#[doc(hidden)]
+pub trait ReturnsValue<R> {
+    fn __pagestate_outcome(&self) -> PhantomData<Always<R>> {
+        PhantomData
+    }
+
+    #[inline]
+    fn __pagestate_wrap(&self, value: R) -> Always<R> {
+        Always(value)
+    }
+
+    #[inline]
+    fn __pagestate_unwrap(&self, outcome: Always<R>) -> R {
+        outcome.0
+    }
+}
+
+impl<R> ReturnsValue<R> for &&Returns<R> {}
+
+/// Checks what a function's outcome caches, spanned on its return type.
+#[doc(hidden)]
+pub fn assert_outcome<O: CacheOutput>(_: PhantomData<O>)
+where
+    O::Value: CacheValue,
+{
+}
+
+/// [`assert_outcome`] for `persist = "disk"`.
+#[doc(hidden)]
+pub fn assert_persisted_outcome<O: CacheOutput>(_: PhantomData<O>)
+where
+    O::Value: PersistValue,
+{
+}
+
+/// A call of a `#[cached]` function with key type `K` and outcome `O`.
+#[doc(hidden)]
+pub struct Call<K, O> {
+    slot: &'static CacheSlot,
+    types: PhantomData<fn(K) -> O>,
+}
+
+impl<K, O> Call<K, O> {
+    /// `key` and `outcome` only tell the types.
+    #[inline]
+    pub fn new(slot: &'static CacheSlot, _key: &K, _outcome: PhantomData<O>) -> Self {
+        Call {
+            slot,
+            types: PhantomData,
+        }
+    }
+}
+
+#[doc(hidden)]
+pub trait CallCached<K, O> {
+    fn __pagestate_call<F: FnOnce() -> O>(&self, key: K, body: F) -> O;
+
+    fn __pagestate_call_async<Fut: Future<Output = O>>(
+        &self,
+        key: K,
+        body: Fut,
+    ) -> impl Future<Output = O>;
+
+    /// [`Cache::call_eager`](super::Cache::call_eager) behind the same
+    /// dispatch, for wrappers that stack on `#[cached]`.
+    fn __pagestate_call_eager<F, Fut>(
+        &self,
+        key: K,
+        make: F,
+    ) -> impl Future<Output = O> + Send + 'static + use<Self, K, O, F, Fut>
+    where
+        O: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = O> + Send + 'static;
+
+    fn __pagestate_invalidate(&self, key: K) -> bool;
+}
+
+impl<K: CacheKey, O: CacheOutput> CallCached<K, O> for Call<K, O>
+where
+    O::Value: CacheValue,
+{
+    #[inline]
+    #[track_caller]
+    fn __pagestate_call<F: FnOnce() -> O>(&self, key: K, body: F) -> O {
+        self.slot.typed::<K, O::Value>().call(key, body)
+    }
+
+    #[inline]
+    #[track_caller]
+    fn __pagestate_call_async<Fut: Future<Output = O>>(
+        &self,
+        key: K,
+        body: Fut,
+    ) -> impl Future<Output = O> {
+        self.slot.typed::<K, O::Value>().call_async(key, body)
+    }
+
+    #[track_caller]
+    fn __pagestate_call_eager<F, Fut>(
+        &self,
+        key: K,
+        make: F,
+    ) -> impl Future<Output = O> + Send + 'static + use<K, O, F, Fut>
+    where
+        O: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = O> + Send + 'static,
+    {
+        self.slot.typed::<K, O::Value>().call_eager(key, make)
+    }
+
+    #[track_caller]
+    fn __pagestate_invalidate(&self, key: K) -> bool {
+        self.slot.invalidate(key)
+    }
+}
+
+/// A call of a `#[cached(persist = "disk")]` function.
+#[doc(hidden)]
+pub struct PersistedCall<K, O>(Call<K, O>);
+
+impl<K, O> PersistedCall<K, O> {
+    /// `key` and `outcome` only tell the types.
+    #[inline]
+    pub fn new(slot: &'static CacheSlot, key: &K, outcome: PhantomData<O>) -> Self {
+        PersistedCall(Call::new(slot, key, outcome))
+    }
+}
+
+impl<K: CacheKey, O: CacheOutput> CallCached<K, O> for PersistedCall<K, O>
+where
+    O::Value: CacheValue + PersistValue,
+{
+    #[inline]
+    #[track_caller]
+    fn __pagestate_call<F: FnOnce() -> O>(&self, key: K, body: F) -> O {
+        self.0.slot.typed_persisted::<K, O::Value>().call(key, body)
+    }
+
+    #[inline]
+    #[track_caller]
+    fn __pagestate_call_async<Fut: Future<Output = O>>(
+        &self,
+        key: K,
+        body: Fut,
+    ) -> impl Future<Output = O> {
+        self.0
+            .slot
+            .typed_persisted::<K, O::Value>()
+            .call_async(key, body)
+    }
+
+    #[track_caller]
+    fn __pagestate_call_eager<F, Fut>(
+        &self,
+        key: K,
+        make: F,
+    ) -> impl Future<Output = O> + Send + 'static + use<K, O, F, Fut>
+    where
+        O: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = O> + Send + 'static,
+    {
+        self.0
+            .slot
+            .typed_persisted::<K, O::Value>()
+            .call_eager(key, make)
+    }
+
+    #[track_caller]
+    fn __pagestate_invalidate(&self, key: K) -> bool {
+        self.0.slot.invalidate(key)
+    }
+}
+
+/// The fallback when a bound failed (and its assertion reported it): never
+/// runs.
+#[doc(hidden)]
+pub trait CallInvalid<K, O> {
+    fn __pagestate_call<F: FnOnce() -> O>(&self, _key: K, body: F) -> O {
+        body()
+    }
+
+    fn __pagestate_call_async<Fut: Future<Output = O>>(&self, _key: K, body: Fut) -> Fut {
+        body
+    }
+
+    fn __pagestate_call_eager<F, Fut>(&self, _key: K, make: F) -> Fut
+    where
+        O: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = O> + Send + 'static,
+    {
+        make()
+    }
+
+    fn __pagestate_invalidate(&self, _key: K) -> bool {
+        false
+    }
+}
+
+impl<K, O> CallInvalid<K, O> for &Call<K, O> {}
+
+impl<K, O> CallInvalid<K, O> for &PersistedCall<K, O> {}
+
+/// Pins the output type of a `#[cached] async fn`'s body, so that `?` and
+/// `return` inside it convert to the declared return type.
+#[doc(hidden)]
+pub fn typed_future<T, F: Future<Output = T>>(future: F) -> F {
+    future
+}
+
+/// Checks a custom `key = ...` expression, spanned on it.
+#[doc(hidden)]
+pub fn custom_key<K: CacheKey>(key: K) -> K {
+    key
+}

@@ -1,0 +1,341 @@
+//! Single-flight: concurrent calls with an equal key run the body once.
+//!
+//! The first caller that misses becomes the leader and registers a
+//! [`Flight`] under the cache's writer mutex; later callers with the same key
+//! find it there and wait on its event (blocking a sync caller, awaiting an
+//! async one under any executor). The leader holds a [`Leader`] guard whose
+//! `Drop` always runs, on success, on `Err`, on a panic and when an async
+//! caller drops its future: it stores the value (if there is one and nobody
+//! cleared the key meanwhile), removes the flight and wakes the waiters.
+//! Waiters take the leader's value; if there is none they start over, and
+//! one of them leads the next attempt. Nothing is poisoned.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use event_listener::{Event, EventListener, Listener};
+
+use super::expiry::Moment;
+use super::key::{CacheKey, CacheOutput, CacheValue, Scoped, GLOBAL};
+use super::store::Cache;
+use crate::session::ScriptRunContext;
+
+/// One running computation of a key.
+pub(crate) struct Flight<V> {
+    value: OnceLock<V>,
+    /// Set when the key was cleared, invalidated or its session ended while
+    /// the computation ran: its result is handed to the waiters but not
+    /// stored.
+    cancelled: AtomicBool,
+    done: Event,
+}
+
+impl<V> Flight<V> {
+    fn new() -> Self {
+        Flight {
+            value: OnceLock::new(),
+            cancelled: AtomicBool::new(false),
+            done: Event::new(),
+        }
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What a caller found on the miss path.
+enum Lookup<K: CacheKey, V: CacheValue> {
+    Hit(V),
+    Wait(Arc<Flight<V>>, EventListener),
+    Lead(Leader<K, V>),
+}
+
+/// The leader's duty to finish its flight, whatever happens to it.
+struct Leader<K: CacheKey, V: CacheValue> {
+    cache: &'static Cache<K, V>,
+    key: Scoped<K>,
+    flight: Arc<Flight<V>>,
+    expires: Option<Moment>,
+}
+
+impl<K: CacheKey, V: CacheValue> Leader<K, V> {
+    /// Hands `value` to the waiters; `Drop` stores it.
+    fn complete(mut self, value: V, expires: Option<Moment>) {
+        self.expires = expires;
+        // The leader is the only writer of its flight's value.
+        let _ = self.flight.value.set(value);
+    }
+}
+
+impl<K: CacheKey, V: CacheValue> Drop for Leader<K, V> {
+    fn drop(&mut self) {
+        let cache = self.cache;
+        let mut writer = cache.lock();
+        if writer
+            .flights
+            .get(&self.key)
+            .is_some_and(|current| Arc::ptr_eq(current, &self.flight))
+        {
+            writer.flights.remove(&self.key);
+        }
+        if let Some(value) = self.flight.value.get() {
+            if !self.flight.cancelled.load(Ordering::Relaxed) {
+                cache.insert_locked(&mut writer, self.key.clone(), value.clone(), self.expires);
+            }
+        }
+        drop(writer);
+        // Waiters registered their listeners under the writer lock while the
+        // flight was in the table, so none can miss this.
+        self.flight.done.notify(usize::MAX);
+    }
+}
+
+/// Where a call stands after its first look at the cache.
+enum Step<K: CacheKey, V: CacheValue, O, F, Fut> {
+    Ready(O),
+    Wait(Arc<Flight<V>>, EventListener, F),
+    Run(Leader<K, V>, Fut),
+}
+
+impl<K: CacheKey, V: CacheValue> Cache<K, V> {
+    /// The key in the scope of this call: the caller's session for a
+    /// session-scoped cache.
+    #[track_caller]
+    pub(crate) fn scoped(&self, key: K) -> Scoped<K> {
+        Scoped {
+            session: scope_of(self.settings.session_scoped),
+            key,
+        }
+    }
+
+    /// The miss path: a value stored meanwhile, a flight to wait for, or the
+    /// lead of a new flight.
+    fn lookup(&'static self, key: &Scoped<K>) -> Lookup<K, V> {
+        let mut writer = self.lock();
+        if let Some(value) = self.get(key) {
+            return Lookup::Hit(value);
+        }
+        if let Some(flight) = writer.flights.get(key) {
+            return Lookup::Wait(flight.clone(), flight.done.listen());
+        }
+        self.drop_expired_locked(&mut writer, key);
+        let flight = Arc::new(Flight::new());
+        writer.flights.insert(key.clone(), flight.clone());
+        drop(writer);
+        self.count_miss();
+        Lookup::Lead(Leader {
+            cache: self,
+            key: key.clone(),
+            flight,
+            expires: None,
+        })
+    }
+
+    /// A leader first looks on disk; `Err` gives the lead back when the
+    /// value has to be computed.
+    fn load_from_disk(&self, leader: Leader<K, V>) -> Result<V, Leader<K, V>> {
+        match self.disk.as_ref().and_then(|disk| disk.load(&leader.key)) {
+            Some((value, expires)) => {
+                leader.complete(value.clone(), expires);
+                Ok(value)
+            }
+            None => Err(leader),
+        }
+    }
+
+    /// Stores the `Ok` part of the leader's outcome (memory and disk) and
+    /// wakes the waiters; an outcome that is not cached only wakes them.
+    fn conclude<O: CacheOutput<Value = V>>(&self, leader: Leader<K, V>, outcome: &O) {
+        if let Some(value) = outcome.cached() {
+            let expires = self.expiry_from_now();
+            if let Some(disk) = &self.disk {
+                disk.store(&leader.key, value, self.settings.ttl);
+            }
+            leader.complete(value.clone(), expires);
+        }
+    }
+
+    fn begin<O, F, Fut>(&'static self, key: &Scoped<K>, make: F) -> Step<K, V, O, F, Fut>
+    where
+        O: CacheOutput<Value = V>,
+        F: FnOnce() -> Fut,
+    {
+        if let Some(value) = self.get(key) {
+            return Step::Ready(O::from_cached(value));
+        }
+        match self.lookup(key) {
+            Lookup::Hit(value) => Step::Ready(O::from_cached(value)),
+            Lookup::Wait(flight, listener) => Step::Wait(flight, listener, make),
+            Lookup::Lead(leader) => match self.load_from_disk(leader) {
+                Ok(value) => Step::Ready(O::from_cached(value)),
+                Err(leader) => Step::Run(leader, make()),
+            },
+        }
+    }
+
+    /// The value a finished flight handed over, counted as a hit.
+    fn take_from(&self, flight: &Flight<V>) -> Option<V> {
+        let value = flight.value.get()?.clone();
+        self.count_hit();
+        Some(value)
+    }
+
+    /// A sync call: the cached value for `key`, or `compute`'s outcome.
+    #[doc(hidden)]
+    #[track_caller]
+    #[inline]
+    pub fn call<O, F>(&'static self, key: K, compute: F) -> O
+    where
+        O: CacheOutput<Value = V>,
+        F: FnOnce() -> O,
+    {
+        let key = self.scoped(key);
+        if let Some(value) = self.get(&key) {
+            return O::from_cached(value);
+        }
+        self.call_missed(key, compute)
+    }
+
+    fn call_missed<O, F>(&'static self, key: Scoped<K>, compute: F) -> O
+    where
+        O: CacheOutput<Value = V>,
+        F: FnOnce() -> O,
+    {
+        let mut step = self.begin(&key, no_future);
+        let mut compute = Some(compute);
+        loop {
+            match step {
+                Step::Ready(outcome) => return outcome,
+                Step::Run(leader, ()) => {
+                    // `compute` is taken once: only one `Run` per call.
+                    let compute = compute.take().expect("a call leads at most once");
+                    let outcome = compute();
+                    self.conclude(leader, &outcome);
+                    return outcome;
+                }
+                Step::Wait(flight, listener, _) => {
+                    listener.wait();
+                    if let Some(value) = self.take_from(&flight) {
+                        return O::from_cached(value);
+                    }
+                    step = self.begin(&key, no_future);
+                }
+            }
+        }
+    }
+
+    /// An `async` call: looks up `key` at once (in the caller's scope, now)
+    /// and returns a future that yields the cached value, waits for a
+    /// running computation of the same key, or runs `make()`'s future.
+    /// `make` runs only if this call leads a computation, and at most once.
+    fn start<O, F, Fut>(&'static self, key: Scoped<K>, make: F) -> impl Future<Output = O>
+    where
+        O: CacheOutput<Value = V>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = O>,
+    {
+        let first = self.begin(&key, make);
+        async move {
+            let mut step = first;
+            loop {
+                match step {
+                    Step::Ready(outcome) => return outcome,
+                    Step::Run(leader, future) => {
+                        // Dropping this future drops `leader`: the waiters
+                        // wake and one of them computes instead.
+                        let outcome = future.await;
+                        self.conclude(leader, &outcome);
+                        return outcome;
+                    }
+                    Step::Wait(flight, listener, make) => {
+                        listener.await;
+                        if let Some(value) = self.take_from(&flight) {
+                            return O::from_cached(value);
+                        }
+                        step = self.begin(&key, make);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The body of a `#[cached] async fn`: call it inside the function's
+    /// future, so the lookup happens on its first poll, like the body would.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn call_async<O, Fut>(&'static self, key: K, body: Fut) -> impl Future<Output = O>
+    where
+        O: CacheOutput<Value = V>,
+        Fut: Future<Output = O>,
+    {
+        let key = self.scoped(key);
+        self.start(key, move || body)
+    }
+
+    /// The eager async entry point, for wrappers that must start work at
+    /// call time (such as `#[executor]` under `#[cached]`).
+    ///
+    /// At call time, in the caller's run context, it resolves the scope,
+    /// looks `key` up and, on a miss with no computation of `key` running,
+    /// takes the lead and calls `make` (so the computing future exists, and
+    /// may already be submitted somewhere, when this returns). A call that
+    /// finds a running computation does not call `make` unless that
+    /// computation ends without a value (`Err`, panic, dropped future) and
+    /// this call leads the retry. Only the `Ok` part of a `Result` outcome is
+    /// stored and handed to waiters.
+    ///
+    /// The returned future is `Send + 'static`; dropping it before it
+    /// completes gives up the lead (waiters retry), and it never blocks a
+    /// thread.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn call_eager<O, F, Fut>(
+        &'static self,
+        key: K,
+        make: F,
+    ) -> impl Future<Output = O> + Send + 'static
+    where
+        O: CacheOutput<Value = V> + Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = O> + Send + 'static,
+    {
+        let key = self.scoped(key);
+        self.start(key, make)
+    }
+
+    /// Drops the entry for `key` in the caller's scope (memory and disk).
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn invalidate(&self, key: K) -> bool {
+        let key = self.scoped(key);
+        self.remove(&key)
+    }
+}
+
+/// The scope of a call now: the current session's id for a session-scoped
+/// cache, which needs a run context.
+#[track_caller]
+pub(crate) fn scope_of(session_scoped: bool) -> u64 {
+    if !session_scoped {
+        return GLOBAL;
+    }
+    match ScriptRunContext::with_current(|ctx| ctx.map(|ctx| ctx.session().id().as_u64())) {
+        Some(session) => session,
+        None => no_context_panic(),
+    }
+}
+
+/// The sync path computes in place; it has no future to make.
+fn no_future() {}
+
+#[cold]
+#[track_caller]
+fn no_context_panic() -> ! {
+    panic!(
+        "#[cached(scope = \"session\")] was called outside a page run: no ScriptRunContext \
+         on this thread. Call it inside `Session::run(|| ...)`, or attach a captured \
+         context with `ScriptRunContext::attach` on the thread you spawned"
+    )
+}

@@ -1,0 +1,267 @@
+//! Memoization for `#[cached]` functions, with `st.cache_data`'s semantics.
+//!
+//! - [`store`]: the in-memory store and its eviction;
+//! - [`expiry`]: when an entry expires, on a clock cheap enough for hits;
+//! - [`flight`]: single-flight, the sync, async and eager call paths;
+//! - [`key`]: what may be a key or a value, scopes, stable hashes;
+//! - [`persist`]: `persist = "disk"`;
+//! - [`call`]: how expansions reach a cache without cascading errors.
+//!
+//! Each `#[cached]` function owns a [`CacheSlot`] in a `static`. The slot
+//! creates the typed store on first use and registers it, type-erased, so
+//! that [`clear_all_caches`] and session ends reach every cache.
+
+mod call;
+mod expiry;
+mod flight;
+mod key;
+mod persist;
+mod store;
+
+use std::any::Any;
+use std::sync::{Mutex, Once, OnceLock, PoisonError};
+use std::time::Duration;
+
+pub use call::{
+    assert_outcome, assert_persisted_outcome, custom_key, typed_future, Call, CallCached,
+    CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns, ReturnsResult,
+    ReturnsValue,
+};
+pub use key::{assert_key, assert_key_ref, executed, Always, CacheOutput, Executed};
+pub use store::Cache;
+
+use crate::session::on_session_end;
+use key::{CacheKey, CacheValue, PersistValue, Scoped};
+use store::Settings;
+
+/// Counters of one cache, as `name::stats()` of a `#[cached] fn name`
+/// returns them.
+///
+/// ```
+/// # use pagestate_core::CacheStats;
+/// let stats = CacheStats::default();
+/// assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Calls answered without running the body: from memory, or with the
+    /// value of an equal call that was running at the same time.
+    pub hits: u64,
+    /// Calls that found nothing in memory and led a computation, which read
+    /// the value from disk (`persist = "disk"`) or ran the body.
+    pub misses: u64,
+    /// Entries held in memory now (not counting entries only on disk).
+    pub entries: usize,
+}
+
+/// Empties every cache of the process, as Streamlit's
+/// `st.cache_data.clear()`: the memory of every `#[cached]` function and
+/// every persisted entry in the cache directory (`PAGESTATE_CACHE_DIR` or
+/// `.pagestate/cache`), including those of functions not called yet in this
+/// process. Computations running meanwhile return their values to their
+/// callers but do not store them.
+///
+/// ```
+/// pagestate_core::clear_all_caches();
+/// ```
+pub fn clear_all_caches() {
+    for cache in registered() {
+        cache.clear();
+    }
+    persist::clear_all(&persist::cache_dir());
+}
+
+/// What the macro knows about a function, as constants.
+#[doc(hidden)]
+pub struct CacheConfig {
+    /// The function's name.
+    pub name: &'static str,
+    /// `module_path!()` at the function.
+    pub module_path: &'static str,
+    /// A hash of the function's options, signature and body tokens.
+    pub fingerprint: u128,
+    /// Time to live, evaluated once when the cache is created.
+    pub ttl: Option<fn() -> Duration>,
+    /// Bound on the entry count, evaluated once when the cache is created.
+    pub max_entries: Option<fn() -> usize>,
+    /// Entries belong to the caller's session.
+    pub session_scoped: bool,
+    /// Entries are also written to disk.
+    pub persist: bool,
+}
+
+/// The cache of one `#[cached]` function, created on first use.
+#[doc(hidden)]
+pub struct CacheSlot {
+    config: CacheConfig,
+    cache: OnceLock<Erased>,
+}
+
+#[derive(Clone, Copy)]
+struct Erased {
+    any: &'static (dyn Any + Send + Sync),
+    cache: &'static dyn ErasedCache,
+}
+
+/// What every cache does, whatever its key and value types.
+trait ErasedCache: Send + Sync {
+    fn clear(&self);
+    fn stats(&self) -> CacheStats;
+    fn purge_session(&self, session: u64);
+    /// Removes the entry for a `Scoped<K>` of this cache's key type.
+    fn remove_any(&self, key: &dyn Any) -> bool;
+}
+
+impl<K: CacheKey, V: CacheValue> ErasedCache for Cache<K, V> {
+    fn clear(&self) {
+        self.clear_memory();
+        if let Some(disk) = &self.disk {
+            disk.clear();
+        }
+    }
+
+    fn stats(&self) -> CacheStats {
+        Cache::stats(self)
+    }
+
+    fn purge_session(&self, session: u64) {
+        if self.settings.session_scoped {
+            Cache::purge_session(self, session);
+        }
+    }
+
+    fn remove_any(&self, key: &dyn Any) -> bool {
+        match key.downcast_ref::<Scoped<K>>() {
+            Some(key) => self.remove(key),
+            None => unreachable!("a #[cached] slot is used with one key type"),
+        }
+    }
+}
+
+impl CacheSlot {
+    /// A slot for the function described by `config`.
+    pub const fn new(config: CacheConfig) -> Self {
+        CacheSlot {
+            config,
+            cache: OnceLock::new(),
+        }
+    }
+
+    /// The typed cache, created on first use. `K` and `V` are inferred at
+    /// the call site, so the macro never names the type of a custom key.
+    #[inline]
+    pub fn typed<K: CacheKey, V: CacheValue>(&'static self) -> &'static Cache<K, V> {
+        let erased = self.cache.get_or_init(|| self.create::<K, V>(None));
+        downcast(erased)
+    }
+
+    /// [`typed`](Self::typed) for `persist = "disk"`.
+    #[inline]
+    pub fn typed_persisted<K: CacheKey, V: CacheValue + PersistValue>(
+        &'static self,
+    ) -> &'static Cache<K, V> {
+        let erased = self.cache.get_or_init(|| {
+            let identity = self.identity();
+            let disk = persist::Disk::new(&persist::cache_dir(), identity);
+            self.create::<K, V>(Some(disk))
+        });
+        downcast(erased)
+    }
+
+    fn identity(&self) -> u128 {
+        let config = &self.config;
+        persist::identity(config.module_path, config.name, config.fingerprint)
+    }
+
+    fn create<K: CacheKey, V: CacheValue>(&self, disk: Option<persist::Disk<V>>) -> Erased {
+        let config = &self.config;
+        let max_entries = config.max_entries.map(|max| max());
+        if max_entries == Some(0) {
+            panic!(
+                "#[cached] {}: `max_entries` must be at least 1",
+                config.name
+            );
+        }
+        let settings = Settings {
+            ttl: config.ttl.map(|ttl| ttl()),
+            max_entries,
+            session_scoped: config.session_scoped,
+        };
+        // One cache per function for the life of the process: leaking it
+        // gives every call a `&'static` to hold across awaits.
+        let cache: &'static Cache<K, V> = Box::leak(Box::new(Cache::new(settings, disk)));
+        register(cache, config.session_scoped);
+        Erased { any: cache, cache }
+    }
+
+    /// Empties this function's cache, in memory and on disk.
+    pub fn clear(&'static self) {
+        match self.cache.get() {
+            Some(erased) => erased.cache.clear(),
+            None if self.config.persist => {
+                persist::clear_function(&persist::cache_dir(), self.identity());
+            }
+            None => {}
+        }
+    }
+
+    /// Drops the entry for `key` in the caller's scope, in memory and on
+    /// disk; `true` if there was one. A computation of that key running now
+    /// returns its value to its callers but does not store it.
+    #[track_caller]
+    pub fn invalidate<K: CacheKey>(&'static self, key: K) -> bool {
+        let key = Scoped {
+            session: flight::scope_of(self.config.session_scoped),
+            key,
+        };
+        match self.cache.get() {
+            Some(erased) => erased.cache.remove_any(&key),
+            None if self.config.persist => {
+                persist::remove_entry(&persist::cache_dir(), self.identity(), &key)
+            }
+            None => false,
+        }
+    }
+
+    /// This function's counters.
+    pub fn stats(&'static self) -> CacheStats {
+        self.cache
+            .get()
+            .map_or_else(CacheStats::default, |erased| erased.cache.stats())
+    }
+}
+
+#[inline]
+fn downcast<K: CacheKey, V: CacheValue>(erased: &Erased) -> &'static Cache<K, V> {
+    match erased.any.downcast_ref::<Cache<K, V>>() {
+        Some(cache) => cache,
+        None => unreachable!("a #[cached] slot is used with one key and value type"),
+    }
+}
+
+static REGISTRY: Mutex<Vec<&'static dyn ErasedCache>> = Mutex::new(Vec::new());
+
+fn register(cache: &'static dyn ErasedCache, session_scoped: bool) {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(cache);
+    if session_scoped {
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            on_session_end(|session| {
+                for cache in registered() {
+                    cache.purge_session(session.as_u64());
+                }
+            });
+        });
+    }
+}
+
+fn registered() -> Vec<&'static dyn ErasedCache> {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}

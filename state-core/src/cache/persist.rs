@@ -1,0 +1,268 @@
+//! `persist = "disk"`: where a cached value is written, how a file is laid
+//! out, and why a file is ignored.
+//!
+//! Each function has a directory named after its identity (a hash of its
+//! module path, name, and the tokens of its options, signature and body),
+//! so editing the function starts a fresh directory. Each key has one file,
+//! named after a stable 128-bit hash of the key:
+//!
+//! ```text
+//! magic "PGSTCACH" | format version u32 | function identity u128 | key hash u128
+//! | expiry (unix ms, u64::MAX = never) u64 | payload length u64
+//! | checksum u64 | payload (postcard)
+//! ```
+//!
+//! (little-endian). A file is written to a temporary name in the same
+//! directory and renamed into place, so a reader sees either the old file or
+//! the whole new one; the checksum covers what the rename cannot (a crash
+//! that loses data the OS had not written yet). Any file that is unreadable,
+//! corrupt, of another format version, of another function or key, or
+//! expired is a miss and is deleted, never a panic. Disk errors on write are
+//! ignored: the value is still cached in memory.
+
+use std::fs;
+use std::hash::Hash;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::expiry::Moment;
+use super::key::{stable_hash, PersistValue, Scoped};
+
+const MAGIC: &[u8; 8] = b"PGSTCACH";
+const VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 16 + 16 + 8 + 8 + 8;
+const NEVER: u64 = u64::MAX;
+const EXTENSION: &str = "entry";
+
+/// The environment variable that overrides the cache directory.
+pub(crate) const DIR_VAR: &str = "PAGESTATE_CACHE_DIR";
+
+/// `PAGESTATE_CACHE_DIR`, or `.pagestate/cache` under the working directory.
+pub(crate) fn cache_dir() -> PathBuf {
+    match std::env::var_os(DIR_VAR) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            cwd.join(".pagestate").join("cache")
+        }
+    }
+}
+
+/// A function's identity on disk.
+pub(crate) fn identity(module_path: &str, name: &str, fingerprint: u128) -> u128 {
+    stable_hash(&(module_path, name, fingerprint))
+}
+
+/// The persisted side of one function's cache.
+pub(crate) struct Disk<V> {
+    dir: PathBuf,
+    identity: u128,
+    encode: fn(&V) -> Option<Vec<u8>>,
+    decode: fn(&[u8]) -> Option<V>,
+}
+
+impl<V> Disk<V> {
+    pub(crate) fn new(base: &Path, identity: u128) -> Self
+    where
+        V: PersistValue,
+    {
+        Disk {
+            dir: function_dir(base, identity),
+            identity,
+            encode: |value| postcard::to_stdvec(value).ok(),
+            decode: |bytes| postcard::from_bytes(bytes).ok(),
+        }
+    }
+
+    fn path(&self, key_hash: u128) -> PathBuf {
+        entry_path(&self.dir, key_hash)
+    }
+
+    /// The live value stored for `key`, with its expiry on the cache's clock.
+    pub(crate) fn load<K: Hash>(&self, key: &Scoped<K>) -> Option<(V, Option<Moment>)> {
+        let key_hash = stable_hash(key);
+        let path = self.path(key_hash);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == ErrorKind::NotFound => return None,
+            Err(_) => {
+                let _ = fs::remove_file(&path);
+                return None;
+            }
+        };
+        let loaded = self.decode_file(&bytes, key_hash);
+        if loaded.is_none() {
+            // Corrupt, foreign or expired: make room for a fresh value.
+            let _ = fs::remove_file(&path);
+        }
+        loaded
+    }
+
+    fn decode_file(&self, bytes: &[u8], key_hash: u128) -> Option<(V, Option<Moment>)> {
+        let mut reader = Reader(bytes);
+        if reader.take(8)? != MAGIC
+            || reader.u32()? != VERSION
+            || reader.u128()? != self.identity
+            || reader.u128()? != key_hash
+        {
+            return None;
+        }
+        let expiry = reader.u64()?;
+        let length = usize::try_from(reader.u64()?).ok()?;
+        let checksum = reader.u64()?;
+        let payload = reader.take(length)?;
+        if !reader.0.is_empty() || checksum != payload_checksum(&bytes[..HEADER_LEN - 8], payload) {
+            return None;
+        }
+        let expires = if expiry == NEVER {
+            None
+        } else {
+            let left = Duration::from_millis(expiry).checked_sub(unix_now())?;
+            if left.is_zero() {
+                return None;
+            }
+            Some(Moment::after(left))
+        };
+        Some(((self.decode)(payload)?, expires))
+    }
+
+    /// Writes `value` for `key`, atomically; failures leave no file behind.
+    pub(crate) fn store<K: Hash>(&self, key: &Scoped<K>, value: &V, ttl: Option<Duration>) {
+        let Some(payload) = (self.encode)(value) else {
+            return;
+        };
+        let key_hash = stable_hash(key);
+        let expiry = match ttl {
+            None => NEVER,
+            Some(ttl) => u64::try_from((unix_now() + ttl).as_millis()).unwrap_or(NEVER - 1),
+        };
+        let mut file = Vec::with_capacity(HEADER_LEN + payload.len());
+        file.extend_from_slice(MAGIC);
+        file.extend_from_slice(&VERSION.to_le_bytes());
+        file.extend_from_slice(&self.identity.to_le_bytes());
+        file.extend_from_slice(&key_hash.to_le_bytes());
+        file.extend_from_slice(&expiry.to_le_bytes());
+        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        let checksum = payload_checksum(&file, &payload);
+        file.extend_from_slice(&checksum.to_le_bytes());
+        file.extend_from_slice(&payload);
+        let _ = self.write_atomically(key_hash, &file);
+    }
+
+    fn write_atomically(&self, key_hash: u128, contents: &[u8]) -> std::io::Result<()> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        fs::create_dir_all(&self.dir)?;
+        let temp = self.dir.join(format!(
+            ".{key_hash:032x}.{}.{}.tmp",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written =
+            fs::write(&temp, contents).and_then(|()| fs::rename(&temp, self.path(key_hash)));
+        if written.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        written
+    }
+
+    /// Deletes every entry file of this function.
+    pub(crate) fn clear(&self) {
+        remove_entries(&self.dir);
+    }
+
+    /// Deletes the file for `key`; `true` if there was one.
+    pub(crate) fn remove<K: Hash>(&self, key: &Scoped<K>) -> bool {
+        fs::remove_file(self.path(stable_hash(key))).is_ok()
+    }
+}
+
+/// The directory of the function with `identity` under `base`.
+pub(crate) fn function_dir(base: &Path, identity: u128) -> PathBuf {
+    base.join(format!("{identity:032x}"))
+}
+
+fn entry_path(dir: &Path, key_hash: u128) -> PathBuf {
+    dir.join(format!("{key_hash:032x}.{EXTENSION}"))
+}
+
+/// Deletes the file for `key` of the function with `identity`, for a cache
+/// not created in this process; `true` if there was one.
+pub(crate) fn remove_entry<K: Hash>(base: &Path, identity: u128, key: &Scoped<K>) -> bool {
+    fs::remove_file(entry_path(&function_dir(base, identity), stable_hash(key))).is_ok()
+}
+
+/// Deletes the entry files of one function.
+pub(crate) fn clear_function(base: &Path, identity: u128) {
+    remove_entries(&function_dir(base, identity));
+}
+
+/// Deletes the entry files of every function under `base`, including those
+/// of functions not called in this process. Only names this module writes
+/// are touched.
+pub(crate) fn clear_all(base: &Path) {
+    let Ok(dirs) = fs::read_dir(base) else {
+        return;
+    };
+    for dir in dirs.flatten() {
+        let name = dir.file_name();
+        let name = name.to_string_lossy();
+        if name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            remove_entries(&dir.path());
+        }
+    }
+}
+
+fn remove_entries(dir: &Path) {
+    let Ok(files) = fs::read_dir(dir) else {
+        return;
+    };
+    for file in files.flatten() {
+        let path = file.path();
+        let ours = path
+            .extension()
+            .is_some_and(|ext| ext == EXTENSION || ext == "tmp");
+        if ours {
+            let _ = fs::remove_file(&path);
+        }
+    }
+    // Succeeds only if nothing else is left in it.
+    let _ = fs::remove_dir(dir);
+}
+
+fn payload_checksum(header: &[u8], payload: &[u8]) -> u64 {
+    stable_hash(&(header, payload)) as u64
+}
+
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Reads little-endian fields off the front of a byte slice.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn u128(&mut self) -> Option<u128> {
+        Some(u128::from_le_bytes(self.take(16)?.try_into().ok()?))
+    }
+}

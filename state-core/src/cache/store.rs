@@ -1,0 +1,280 @@
+//! The in-memory store of one cached function: where a cached value lives,
+//! when it expires, and which entry `max_entries` evicts.
+//!
+//! Reads never lock and never write shared memory: the map is a `papaya`
+//! map (lock-free reads under a thread-local epoch guard) and hits are
+//! counted on per-thread stripes. Every change (insert, evict, remove,
+//! clear) goes through one mutex, taken only on the miss path, which also
+//! guards the single-flight table; so the entry count and the insertion
+//! order are exact.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+use foldhash::fast::RandomState;
+
+use super::expiry::Moment;
+use super::flight::Flight;
+use super::key::{CacheKey, CacheValue, Scoped};
+use super::persist::Disk;
+use super::CacheStats;
+
+/// The options of one cache, resolved once when it is created.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) max_entries: Option<usize>,
+    pub(crate) session_scoped: bool,
+}
+
+pub(crate) struct Entry<V> {
+    value: V,
+    expires: Option<Moment>,
+    /// Insertion number, to tell this entry from an older one with the same
+    /// key when the eviction queue reaches it.
+    seq: u64,
+}
+
+impl<V> Entry<V> {
+    fn expired(&self, now: Moment) -> bool {
+        self.expires.is_some_and(|expires| now >= expires)
+    }
+}
+
+/// The mutable side of a cache, behind its one mutex.
+pub(crate) struct Writer<K, V> {
+    pub(crate) flights: HashMap<Scoped<K>, Arc<Flight<V>>, RandomState>,
+    /// Keys in insertion order with their insertion numbers; an item whose
+    /// number no longer matches the map's entry is stale and skipped. Kept
+    /// only when entries can expire or be evicted.
+    order: VecDeque<(Scoped<K>, u64)>,
+    next_seq: u64,
+    len: usize,
+}
+
+/// The typed cache of one `#[cached]` function.
+pub struct Cache<K, V> {
+    pub(crate) settings: Settings,
+    map: papaya::HashMap<Scoped<K>, Entry<V>, RandomState>,
+    writer: Mutex<Writer<K, V>>,
+    hits: Striped,
+    misses: AtomicU64,
+    pub(crate) disk: Option<Disk<V>>,
+}
+
+impl<K: CacheKey, V: CacheValue> Cache<K, V> {
+    pub(crate) fn new(settings: Settings, disk: Option<Disk<V>>) -> Self {
+        Cache {
+            settings,
+            map: papaya::HashMap::with_hasher(RandomState::default()),
+            writer: Mutex::new(Writer {
+                flights: HashMap::default(),
+                order: VecDeque::new(),
+                next_seq: 0,
+                len: 0,
+            }),
+            hits: Striped::default(),
+            misses: AtomicU64::new(0),
+            disk,
+        }
+    }
+
+    /// The hit path: a clone of the live value for `key`, counted as a hit.
+    #[inline]
+    pub(crate) fn get(&self, key: &Scoped<K>) -> Option<V> {
+        let guard = self.map.guard();
+        let entry = self.map.get(key, &guard)?;
+        // Only entries of a cache with a ttl carry an expiry: no clock read
+        // otherwise.
+        if entry.expires.is_some_and(Moment::passed) {
+            return None;
+        }
+        self.hits.add();
+        Some(entry.value.clone())
+    }
+
+    pub(crate) fn count_hit(&self) {
+        self.hits.add();
+    }
+
+    pub(crate) fn count_miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Writer<K, V>> {
+        // Nothing user-supplied runs under this lock except `Hash`, `Eq` and
+        // `Clone` of keys; if one of those panics, the writer is still
+        // consistent enough to go on.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// When a value computed now expires.
+    pub(crate) fn expiry_from_now(&self) -> Option<Moment> {
+        self.settings.ttl.map(Moment::after)
+    }
+
+    /// Drops the entry for `key` if it has expired; called on the miss path
+    /// so that expired entries leave without a sweeper thread.
+    pub(crate) fn drop_expired_locked(&self, writer: &mut Writer<K, V>, key: &Scoped<K>) {
+        if self.settings.ttl.is_none() {
+            return;
+        }
+        let guard = self.map.guard();
+        let now = Moment::now();
+        if let Ok(Some(_)) = self
+            .map
+            .remove_if(key, |_, entry| entry.expired(now), &guard)
+        {
+            writer.len -= 1;
+        }
+    }
+
+    /// Stores `value` for `key`, then evicts expired entries at the front of
+    /// the insertion order and, past `max_entries`, the oldest ones.
+    pub(crate) fn insert_locked(
+        &self,
+        writer: &mut Writer<K, V>,
+        key: Scoped<K>,
+        value: V,
+        expires: Option<Moment>,
+    ) {
+        let guard = self.map.guard();
+        let tracked = self.settings.ttl.is_some() || self.settings.max_entries.is_some();
+        writer.next_seq += 1;
+        let seq = writer.next_seq;
+        if tracked {
+            writer.order.push_back((key.clone(), seq));
+        }
+        let entry = Entry {
+            value,
+            expires,
+            seq,
+        };
+        if self.map.insert(key, entry, &guard).is_none() {
+            writer.len += 1;
+        }
+        if !tracked {
+            return;
+        }
+        let max = self.settings.max_entries.unwrap_or(usize::MAX);
+        let now = Moment::now();
+        while let Some((oldest, oldest_seq)) = writer.order.front() {
+            let evict = match self.map.get(oldest, &guard) {
+                Some(entry) if entry.seq == *oldest_seq => writer.len > max || entry.expired(now),
+                // Replaced or removed since: the queue item is stale.
+                _ => {
+                    writer.order.pop_front();
+                    continue;
+                }
+            };
+            if !evict {
+                break;
+            }
+            if let Some((oldest, _)) = writer.order.pop_front() {
+                self.map.remove(&oldest, &guard);
+                writer.len -= 1;
+            }
+        }
+        // Stale items pile up when keys are replaced or removed out of
+        // order; drop them once they outnumber the live ones.
+        if writer.order.len() > 2 * writer.len + 32 {
+            let map = &self.map;
+            writer
+                .order
+                .retain(|(key, seq)| map.get(key, &guard).is_some_and(|entry| entry.seq == *seq));
+        }
+    }
+
+    /// Removes the entry for `key` from memory and disk; `true` if there was
+    /// one. A computation of this key already running does not store its
+    /// result.
+    pub(crate) fn remove(&self, key: &Scoped<K>) -> bool {
+        let mut writer = self.lock();
+        if let Some(flight) = writer.flights.get(key) {
+            flight.cancel();
+        }
+        let guard = self.map.guard();
+        let in_memory = self.map.remove(key, &guard).is_some();
+        if in_memory {
+            writer.len -= 1;
+        }
+        drop(writer);
+        let on_disk = self.disk.as_ref().is_some_and(|disk| disk.remove(key));
+        in_memory || on_disk
+    }
+
+    /// Empties the memory side; running computations do not store their
+    /// results.
+    pub(crate) fn clear_memory(&self) {
+        let mut writer = self.lock();
+        for flight in writer.flights.values() {
+            flight.cancel();
+        }
+        self.map.pin().clear();
+        writer.order.clear();
+        writer.len = 0;
+    }
+
+    /// Frees every entry of session `session`, and keeps its running
+    /// computations from storing theirs.
+    pub(crate) fn purge_session(&self, session: u64) {
+        let mut writer = self.lock();
+        for (key, flight) in &writer.flights {
+            if key.session == session {
+                flight.cancel();
+            }
+        }
+        let guard = self.map.guard();
+        let mut removed = 0;
+        self.map.retain(
+            |key, _| {
+                let keep = key.session != session;
+                removed += usize::from(!keep);
+                keep
+            },
+            &guard,
+        );
+        writer.len -= removed;
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        let entries = self.lock().len;
+        CacheStats {
+            hits: self.hits.sum(),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries,
+        }
+    }
+}
+
+const STRIPES: usize = 8;
+
+/// A counter split over cache lines, so that threads counting at the same
+/// time do not bounce one line between cores.
+#[derive(Default)]
+struct Striped([CachePadded<AtomicU64>; STRIPES]);
+
+impl Striped {
+    #[inline]
+    fn add(&self) {
+        self.0[stripe()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn sum(&self) -> u64 {
+        self.0.iter().map(|n| n.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// This thread's stripe: threads take stripes round-robin as they first
+/// count.
+#[inline]
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    STRIPE.try_with(|stripe| *stripe).unwrap_or(0)
+}

@@ -1,0 +1,235 @@
+//! How arguments, results and protocol messages travel between the
+//! application and its worker processes: postcard (a compact binary serde
+//! format) inside length-prefixed frames.
+
+// Off Unix only the serde half is used: there are no worker processes.
+#![cfg_attr(not(unix), allow(dead_code))]
+
+use std::io::{self, Read, Write};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::error::ExecError;
+
+/// Set in a worker's environment; its value is the protocol version, so a
+/// worker never talks to a parent built from other code.
+pub(crate) const WORKER_ENV: &str = "PAGESTATE_WORKER";
+/// The parent's pid, so that a worker whose parent already died exits.
+pub(crate) const PARENT_ENV: &str = "PAGESTATE_WORKER_PARENT";
+pub(crate) const PROTOCOL_VERSION: &str = "pagestate-worker-1";
+
+/// The first frame a worker sends: proves the child is a pagestate worker.
+pub(crate) const HELLO: &[u8] = b"\0pagestate-worker-hello-1\0";
+
+/// Larger frames are refused: a length that large means the stream is not
+/// (or no longer) speaking the protocol.
+pub(crate) const MAX_FRAME: usize = 1 << 30;
+
+/// Request: `[REQUEST][id length: u32 LE][id][arguments]`.
+pub(crate) const REQUEST: u8 = 1;
+
+/// Reply tags; the rest of the frame is the result or a UTF-8 message.
+pub(crate) const REPLY_OK: u8 = 0;
+pub(crate) const REPLY_PANICKED: u8 = 1;
+pub(crate) const REPLY_CODEC: u8 = 2;
+pub(crate) const REPLY_UNKNOWN_FUNCTION: u8 = 3;
+
+/// A type that can travel to a worker process and back.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot cross the process boundary: it must implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+    label = "this type must be Serialize + DeserializeOwned",
+    note = "derive both with `#[derive(serde::Serialize, serde::Deserialize)]`, or use `#[executor(thread)]`"
+)]
+pub trait ProcessValue: Serialize + DeserializeOwned {}
+
+impl<T: Serialize + DeserializeOwned> ProcessValue for T {}
+
+/// How one argument or result type crosses the process boundary.
+///
+/// Only [`codec`] makes one, so that the serde bounds are checked in one
+/// place, spanned on the user's type: every other use of a codec has no
+/// bound left to fail, and a missing `Serialize` is reported once per type.
+pub struct Codec<T> {
+    encode: fn(&T, Vec<u8>) -> postcard::Result<Vec<u8>>,
+    take: TakeFn<T>,
+}
+
+/// Decodes one value off the front of the input, returning the rest.
+type TakeFn<T> = for<'a> fn(&'a [u8]) -> postcard::Result<(T, &'a [u8])>;
+
+impl<T> Clone for Codec<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Codec<T> {}
+
+/// The codec of `T`: where the macro checks that `T` can cross.
+pub fn codec<T: ProcessValue>() -> Codec<T> {
+    Codec {
+        encode: |value, buffer| postcard::to_extend(value, buffer),
+        take: |bytes| postcard::take_from_bytes(bytes),
+    }
+}
+
+impl<T> Codec<T> {
+    /// Appends `value` to the encoded arguments (postcard encodes a tuple
+    /// as its fields one after another), or records why it cannot.
+    pub fn encode_into(self, value: &T, arguments: &mut Result<Vec<u8>, ExecError>) {
+        if let Ok(buffer) = arguments {
+            let taken = std::mem::take(buffer);
+            *arguments = (self.encode)(value, taken)
+                .map_err(|error| ExecError::Codec(format!("cannot encode an argument: {error}")));
+        }
+    }
+
+    /// Worker side: decodes one argument off the front of `input`.
+    pub fn take(self, input: &[u8]) -> Result<(T, &[u8]), String> {
+        (self.take)(input)
+            .map_err(|error| format!("the worker cannot decode the arguments: {error}"))
+    }
+
+    /// Worker side: encodes the function's result.
+    pub fn encode_result(self, value: &T) -> Result<Vec<u8>, String> {
+        (self.encode)(value, Vec::new())
+            .map_err(|error| format!("the worker cannot encode the result: {error}"))
+    }
+
+    /// Application side: decodes the result a worker sent.
+    pub(crate) fn decode_result(self, bytes: &[u8]) -> Result<T, ExecError> {
+        match (self.take)(bytes) {
+            Ok((value, [])) => Ok(value),
+            Ok(_) => Err(ExecError::Codec(
+                "cannot decode the result: bytes left over".to_owned(),
+            )),
+            Err(error) => Err(ExecError::Codec(format!(
+                "cannot decode the result: {error}"
+            ))),
+        }
+    }
+}
+
+/// Writes one frame made of `parts`, then flushes.
+pub(crate) fn write_frame(out: &mut impl Write, parts: &[&[u8]]) -> io::Result<()> {
+    let len: usize = parts.iter().map(|part| part.len()).sum();
+    let len = u32::try_from(len)
+        .ok()
+        .filter(|&len| len as usize <= MAX_FRAME)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+    out.write_all(&len.to_le_bytes())?;
+    for part in parts {
+        out.write_all(part)?;
+    }
+    out.flush()
+}
+
+/// Reads one frame, blocking; `None` at a clean end of the stream.
+pub(crate) fn read_frame(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
+    let mut header = [0_u8; 4];
+    match input.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(error),
+    }
+    let len = frame_len(header)?;
+    let mut frame = vec![0; len];
+    input.read_exact(&mut frame)?;
+    Ok(Some(frame))
+}
+
+pub(crate) fn frame_len(header: [u8; 4]) -> io::Result<usize> {
+    let len = u32::from_le_bytes(header) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes: the stream does not speak the worker protocol"),
+        ));
+    }
+    Ok(len)
+}
+
+/// Splits a request frame into the function id and its encoded arguments.
+pub(crate) fn parse_request(frame: &[u8]) -> Option<(&str, &[u8])> {
+    let (&tag, rest) = frame.split_first()?;
+    if tag != REQUEST || rest.len() < 4 {
+        return None;
+    }
+    let (len, rest) = rest.split_at(4);
+    let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+    if rest.len() < len {
+        return None;
+    }
+    let (id, arguments) = rest.split_at(len);
+    Some((std::str::from_utf8(id).ok()?, arguments))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_end_cleanly() {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, &[&[REQUEST], b"ab"]).unwrap();
+        write_frame(&mut wire, &[]).unwrap();
+        let mut input = wire.as_slice();
+        assert_eq!(
+            read_frame(&mut input).unwrap(),
+            Some(vec![REQUEST, b'a', b'b'])
+        );
+        assert_eq!(read_frame(&mut input).unwrap(), Some(vec![]));
+        assert_eq!(read_frame(&mut input).unwrap(), None);
+    }
+
+    #[test]
+    fn text_instead_of_frames_is_refused() {
+        let mut input: &[u8] = b"running 12 tests\n";
+        assert!(read_frame(&mut input).is_err());
+    }
+
+    #[test]
+    fn requests_split_into_id_and_arguments() {
+        let id = "crate::f";
+        let frame = [
+            &[REQUEST][..],
+            &(id.len() as u32).to_le_bytes(),
+            id.as_bytes(),
+            &[7, 8],
+        ]
+        .concat();
+        assert_eq!(parse_request(&frame), Some((id, &[7_u8, 8][..])));
+        assert_eq!(parse_request(&frame[..6]), None);
+        assert_eq!(parse_request(&[9]), None);
+    }
+
+    #[test]
+    fn arguments_encoded_one_by_one_decode_one_by_one() {
+        let mut arguments = Ok(Vec::new());
+        codec::<u64>().encode_into(&1, &mut arguments);
+        codec::<String>().encode_into(&"two".to_owned(), &mut arguments);
+        let arguments = arguments.unwrap();
+        assert_eq!(arguments, postcard::to_allocvec(&(1_u64, "two")).unwrap());
+        let (one, rest) = codec::<u64>().take(&arguments).unwrap();
+        let (two, rest) = codec::<String>().take(rest).unwrap();
+        assert_eq!((one, two.as_str(), rest), (1, "two", &[][..]));
+    }
+
+    #[test]
+    fn bad_result_bytes_are_codec_errors() {
+        let result = codec::<String>().encode_result(&"ok".to_owned()).unwrap();
+        assert_eq!(
+            codec::<String>().decode_result(&result),
+            Ok("ok".to_owned())
+        );
+        assert!(matches!(
+            codec::<String>().decode_result(&[0xff]),
+            Err(ExecError::Codec(_))
+        ));
+        assert!(matches!(
+            codec::<u8>().decode_result(&[1, 2]),
+            Err(ExecError::Codec(_))
+        ));
+    }
+}

@@ -1,0 +1,25 @@
+//! Executors: run a function on pagestate's thread pool or in a pool of
+//! worker processes, and await its result from page code.
+//!
+//! `#[executor(thread)]` and `#[executor(process)]` generate the calls into
+//! this module; applications only meet [`ExecError`] and the pool settings
+//! ([`ThreadPool`], [`ProcessPool`]).
+
+mod codec;
+mod error;
+mod process_pool;
+mod thread_pool;
+mod timer;
+mod worker;
+
+pub use error::{AlreadyStarted, ExecError};
+pub use process_pool::ProcessPool;
+pub use thread_pool::ThreadPool;
+
+/// What `#[executor]` expansions call.
+pub(crate) mod private {
+    pub use super::codec::{codec, Codec, ProcessValue};
+    pub use super::process_pool::{run_in_process, ProcessFuture};
+    pub use super::thread_pool::{run_async, run_on_thread, ExecFuture};
+    pub use super::worker::{ProcessFunction, PROCESS_FUNCTIONS};
+}

@@ -1,0 +1,332 @@
+//! pagestate's shared thread pool: bounded, threads started lazily, jobs
+//! completed through a oneshot so the caller needs no async runtime.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use futures_channel::oneshot;
+use once_cell::sync::OnceCell;
+
+use super::error::{panic_message, AlreadyStarted, ExecError};
+use super::timer;
+use crate::ScriptRunContext;
+
+/// The thread pool that runs `#[executor(thread)]` jobs.
+///
+/// One pool serves the whole process. It starts no thread until the first
+/// job, then starts one whenever a job arrives and no thread is idle, up to
+/// its bound (as Python's `ThreadPoolExecutor` does); threads live as long
+/// as the process. The default bound, `min(32, CPUs + 4)`, suits I/O-bound
+/// work; an application with other needs sets it once, before its first
+/// executor call:
+///
+/// ```
+/// use pagestate_core::ThreadPool;
+///
+/// fn main() {
+///     ThreadPool::configure(8).expect("configured before the first job");
+///     assert_eq!(ThreadPool::max_threads(), 8);
+///     // ... run the app
+/// }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ThreadPool;
+
+impl ThreadPool {
+    /// Sets how many threads the pool may start. Call it before the first
+    /// `#[executor(thread)]` call; afterwards it returns [`AlreadyStarted`]
+    /// and changes nothing.
+    ///
+    /// # Panics
+    ///
+    /// If `max_threads` is 0: such a pool could run no job.
+    pub fn configure(max_threads: usize) -> Result<(), AlreadyStarted> {
+        assert!(
+            max_threads > 0,
+            "pagestate: a thread pool needs at least one thread"
+        );
+        let mut config = CONFIG.lock().unwrap_or_else(PoisonError::into_inner);
+        if config.started {
+            return Err(AlreadyStarted);
+        }
+        config.max_threads = Some(max_threads);
+        Ok(())
+    }
+
+    /// The most threads the pool starts: the configured bound, or the
+    /// default `min(32, CPUs + 4)`.
+    pub fn max_threads() -> usize {
+        match POOL.get() {
+            Some(pool) => pool.max_threads,
+            None => CONFIG
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .max_threads
+                .unwrap_or_else(default_max_threads),
+        }
+    }
+
+    /// How many threads the pool has started so far (0 before the first
+    /// job). Threads never stop, also not when a job panics.
+    pub fn started_threads() -> usize {
+        POOL.get()
+            .map_or(0, |pool| pool.started.load(Ordering::SeqCst))
+    }
+}
+
+fn default_max_threads() -> usize {
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus + 4).min(32)
+}
+
+struct Config {
+    max_threads: Option<usize>,
+    started: bool,
+}
+
+static CONFIG: Mutex<Config> = Mutex::new(Config {
+    max_threads: None,
+    started: false,
+});
+
+static POOL: OnceCell<Pool> = OnceCell::new();
+
+fn pool() -> &'static Pool {
+    POOL.get_or_init(|| {
+        // Under the lock that `configure` takes, so that a concurrent
+        // `configure` either lands before the pool starts or is refused.
+        let mut config = CONFIG.lock().unwrap_or_else(PoisonError::into_inner);
+        config.started = true;
+        Pool::new(config.max_threads.unwrap_or_else(default_max_threads))
+    })
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Pool {
+    max_threads: usize,
+    jobs: Sender<Job>,
+    queue: Receiver<Job>,
+    started: AtomicUsize,
+    /// Threads that finished a job and will take another one without a new
+    /// thread: each submission claims one or starts a thread.
+    idle: AtomicUsize,
+}
+
+impl Pool {
+    fn new(max_threads: usize) -> Self {
+        let (jobs, queue) = crossbeam_channel::unbounded();
+        Pool {
+            max_threads,
+            jobs,
+            queue,
+            started: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+        }
+    }
+
+    fn submit(&'static self, job: Job) {
+        self.jobs
+            .send(job)
+            .expect("the pool holds its own receiver");
+        let claimed = self
+            .idle
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !claimed {
+            self.start_thread();
+        }
+    }
+
+    fn start_thread(&'static self) {
+        let Ok(running) = self
+            .started
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max_threads).then_some(n + 1)
+            })
+        else {
+            return; // at the bound: the job waits for a busy thread
+        };
+        let spawned = thread::Builder::new()
+            .name(format!("pagestate-pool-{running}"))
+            .spawn(move || self.work());
+        if spawned.is_err() {
+            // Out of OS threads: the job waits for a thread that exists, or
+            // for the next submission to try again.
+            self.started.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn work(&self) {
+        while let Ok(job) = self.queue.recv() {
+            // Jobs catch their own panics; this catches one from dropping a
+            // result or panic payload, so the thread always survives.
+            let _ = catch_unwind(AssertUnwindSafe(job));
+            self.idle.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Submits `job` to the pool now and returns a future of its result.
+///
+/// With `with_context`, the caller's [`ScriptRunContext`] is captured here
+/// and attached on the pool thread while the job runs; without a current
+/// context the future yields [`ExecError::NoScriptRunContext`] and the job
+/// never runs. With `timeout`, the future yields [`ExecError::Timeout`] once
+/// the job has run that long; the job itself runs on and its result is
+/// dropped.
+pub fn run_on_thread<T, F>(job: F, with_context: bool, timeout: Option<Duration>) -> ExecFuture<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let context = if with_context {
+        match ScriptRunContext::current() {
+            Some(context) => Some(context),
+            None => return ExecFuture::failed(ExecError::NoScriptRunContext),
+        }
+    } else {
+        None
+    };
+    let (sender, receiver) = oneshot::channel();
+    let reply = match timeout {
+        None => Reply::Direct(sender),
+        Some(limit) => Reply::FirstWins(Arc::new(Mutex::new(Some(sender))), limit),
+    };
+    pool().submit(Box::new(move || run_job(job, context, reply)));
+    ExecFuture {
+        state: FutureState::Waiting(receiver),
+    }
+}
+
+fn run_job<T, F>(job: F, context: Option<ScriptRunContext>, reply: Reply<T>)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if reply.is_canceled() {
+        return; // the caller dropped the future before the job started
+    }
+    reply.start_timeout();
+    let result = catch_unwind(AssertUnwindSafe(move || {
+        // Attached inside the unwind boundary: a panic detaches it too.
+        let _attached = context.as_ref().map(ScriptRunContext::attach);
+        job()
+    }));
+    reply.send(result.map_err(|payload| ExecError::Panicked(panic_message(&*payload))));
+}
+
+type Outcome<T> = Result<T, ExecError>;
+
+enum Reply<T> {
+    Direct(oneshot::Sender<Outcome<T>>),
+    /// Shared with the timer: whichever completes first takes the sender.
+    FirstWins(Arc<Mutex<Option<oneshot::Sender<Outcome<T>>>>>, Duration),
+}
+
+impl<T: Send + 'static> Reply<T> {
+    fn is_canceled(&self) -> bool {
+        match self {
+            Reply::Direct(sender) => sender.is_canceled(),
+            Reply::FirstWins(slot, _) => slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .map_or(true, oneshot::Sender::is_canceled),
+        }
+    }
+
+    fn start_timeout(&self) {
+        let Reply::FirstWins(slot, limit) = self else {
+            return;
+        };
+        // A timeout too far out to represent is no timeout.
+        let Some(deadline) = Instant::now().checked_add(*limit) else {
+            return;
+        };
+        let slot = Arc::downgrade(slot);
+        let limit = *limit;
+        timer::schedule(deadline, move || {
+            let Some(slot) = slot.upgrade() else { return };
+            let sender = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(sender) = sender {
+                let _ = sender.send(Err(ExecError::Timeout(limit)));
+            }
+        });
+    }
+
+    fn send(self, outcome: Outcome<T>) {
+        let sender = match self {
+            Reply::Direct(sender) => Some(sender),
+            Reply::FirstWins(slot, _) => slot.lock().unwrap_or_else(PoisonError::into_inner).take(),
+        };
+        // No sender: the timeout won. An error: the caller dropped the future.
+        // Either way the outcome is dropped here, on the pool thread.
+        if let Some(sender) = sender {
+            let _ = sender.send(outcome);
+        }
+    }
+}
+
+/// The future an `#[executor(thread)]` function returns: the result of its
+/// job, or why there is none. It needs no async runtime; dropping it before
+/// the job has started cancels the job.
+#[must_use = "the job's result and errors are only seen by awaiting the future"]
+pub struct ExecFuture<T> {
+    state: FutureState<T>,
+}
+
+enum FutureState<T> {
+    Failed(Option<ExecError>),
+    Waiting(oneshot::Receiver<Outcome<T>>),
+}
+
+impl<T> ExecFuture<T> {
+    pub(crate) fn failed(error: ExecError) -> Self {
+        ExecFuture {
+            state: FutureState::Failed(Some(error)),
+        }
+    }
+}
+
+impl<T> Future for ExecFuture<T> {
+    type Output = Outcome<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            FutureState::Failed(error) => Poll::Ready(Err(error
+                .take()
+                .expect("ExecFuture polled after it completed"))),
+            FutureState::Waiting(receiver) => match Pin::new(receiver).poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(outcome)) => Poll::Ready(outcome),
+                // The job was dropped unrun: its pool thread could not start.
+                Poll::Ready(Err(oneshot::Canceled)) => Poll::Ready(Err(ExecError::WorkerDied {
+                    exit_code: None,
+                    signal: None,
+                })),
+            },
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for ExecFuture<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecFuture").finish_non_exhaustive()
+    }
+}
+
+/// Runs `future` to completion on the calling thread: how an `async fn`
+/// runs on a pool thread. The future's output type is fixed by `T`, so that
+/// `?` inside the body infers its error type.
+pub fn run_async<T, F: Future<Output = T>>(future: F) -> T {
+    futures_executor::block_on(future)
+}

@@ -1,0 +1,1239 @@
+//! `#[cached]`: st.cache_data's semantics, single-flight, session scope and
+//! disk persistence, each checked by what a caller can observe (which bodies
+//! ran, in which order, what another session or process sees).
+
+// The async tests hold the `EXCLUSIVE` guard across awaits on purpose: it
+// only keeps `clear_all_caches` from running in the middle of them.
+#![allow(clippy::await_holding_lock)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::catch_unwind;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::task::{Context, Poll};
+use std::thread;
+use std::time::Duration;
+
+use pagestate::{cached, clear_all_caches, CacheStats, ScriptRunContext, Session};
+
+/// `clear_all_caches` empties every cache of the process, so the test that
+/// calls it runs alone; every other test holds this lock shared.
+static EXCLUSIVE: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    EXCLUSIVE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    EXCLUSIVE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A log of body executions, in order.
+struct Log(Mutex<Vec<u64>>);
+
+impl Log {
+    const fn new() -> Self {
+        Log(Mutex::new(Vec::new()))
+    }
+
+    fn push(&self, x: u64) {
+        self.0.lock().unwrap().push(x);
+    }
+
+    fn take(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// Waits until `n` parties have arrived, or fails after a generous timeout
+/// (instead of hanging) when they never all arrive.
+struct Gate {
+    arrived: Mutex<usize>,
+    all_in: Condvar,
+}
+
+impl Gate {
+    const fn new() -> Self {
+        Gate {
+            arrived: Mutex::new(0),
+            all_in: Condvar::new(),
+        }
+    }
+
+    fn arrive_and_wait(&self, n: usize) -> bool {
+        let mut arrived = self.arrived.lock().unwrap();
+        *arrived += 1;
+        self.all_in.notify_all();
+        let (arrived, timeout) = self
+            .all_in
+            .wait_timeout_while(arrived, Duration::from_secs(30), |a| *a < n)
+            .unwrap();
+        !timeout.timed_out() || *arrived >= n
+    }
+}
+
+/// A future that is pending `n` times (waking itself), so a body really
+/// suspends and other futures on the same thread get to run.
+struct YieldTimes(usize);
+
+impl Future for YieldTimes {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 == 0 {
+            return Poll::Ready(());
+        }
+        self.0 -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+// --- the seed's test_sync_cached ------------------------------------------
+
+static SYNC_TTL_LOG: Log = Log::new();
+
+#[cached(ttl = 0.2)]
+fn sync_ttl(x: u64) -> u64 {
+    SYNC_TTL_LOG.push(x);
+    x * 10
+}
+
+#[test]
+fn sync_cached_runs_body_once_per_key_until_ttl_passes() {
+    let _shared = shared();
+    assert_eq!(sync_ttl(1), 10);
+    assert_eq!(sync_ttl(1), 10);
+    assert_eq!(sync_ttl(2), 20);
+    thread::sleep(Duration::from_millis(600)); // three times the ttl
+    assert_eq!(sync_ttl(1), 10);
+    assert_eq!(SYNC_TTL_LOG.take(), [1, 2, 1]);
+}
+
+static ASYNC_TTL_LOG: Log = Log::new();
+
+#[cached(ttl = 0.2)]
+async fn async_ttl(x: u64) -> u64 {
+    YieldTimes(2).await;
+    ASYNC_TTL_LOG.push(x);
+    x * 10
+}
+
+#[tokio::test]
+async fn async_cached_runs_body_once_per_key_until_ttl_passes() {
+    let _shared = shared();
+    assert_eq!(async_ttl(1).await, 10);
+    assert_eq!(async_ttl(1).await, 10);
+    assert_eq!(async_ttl(2).await, 20);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(async_ttl(1).await, 10);
+    assert_eq!(ASYNC_TTL_LOG.take(), [1, 2, 1]);
+}
+
+static DURATION_LOG: Log = Log::new();
+
+#[cached(ttl = "1h 30m")]
+fn ttl_string(x: u64) -> u64 {
+    DURATION_LOG.push(x);
+    x
+}
+
+#[cached(ttl = Duration::from_secs(3600))]
+fn ttl_expression(x: u64) -> u64 {
+    DURATION_LOG.push(x + 100);
+    x
+}
+
+#[test]
+fn ttl_accepts_duration_strings_and_expressions() {
+    let _shared = shared();
+    for _ in 0..3 {
+        ttl_string(1);
+        ttl_expression(1);
+    }
+    assert_eq!(DURATION_LOG.take(), [1, 101]);
+}
+
+// --- single-flight --------------------------------------------------------
+
+static ONE_KEY_RUNS: AtomicUsize = AtomicUsize::new(0);
+static ONE_KEY_CALLERS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+fn one_key(x: u64) -> u64 {
+    ONE_KEY_RUNS.fetch_add(1, Ordering::SeqCst);
+    // Keep the flight open until every caller has started its call (and
+    // then some): without single-flight each of them would run the body.
+    while ONE_KEY_CALLERS.load(Ordering::SeqCst) < 16 {
+        thread::yield_now();
+    }
+    thread::sleep(Duration::from_millis(200));
+    x + 1
+}
+
+#[test]
+fn sixteen_threads_with_one_key_run_the_body_once() {
+    let _shared = shared();
+    let results: Vec<u64> = thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    ONE_KEY_CALLERS.fetch_add(1, Ordering::SeqCst);
+                    one_key(41)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results, vec![42; 16]);
+    assert_eq!(ONE_KEY_RUNS.load(Ordering::SeqCst), 1);
+    let stats = one_key::stats();
+    assert_eq!((stats.misses, stats.hits, stats.entries), (1, 15, 1));
+}
+
+static DISTINCT_GATE: Gate = Gate::new();
+
+#[cached]
+fn distinct_keys(x: u64) -> bool {
+    // Every body waits here until all 16 are running at once: this only
+    // passes if calls with different keys run in parallel.
+    DISTINCT_GATE.arrive_and_wait(16) && x < 16
+}
+
+#[test]
+fn sixteen_threads_with_distinct_keys_run_in_parallel() {
+    let _shared = shared();
+    let all_overlapped = thread::scope(|s| {
+        let handles: Vec<_> = (0..16).map(|x| s.spawn(move || distinct_keys(x))).collect();
+        handles.into_iter().all(|h| h.join().unwrap())
+    });
+    assert!(all_overlapped, "the 16 bodies were not all running at once");
+    assert_eq!(distinct_keys::stats().misses, 16);
+}
+
+static ASYNC_ONE_KEY_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+async fn async_one_key(x: u64) -> u64 {
+    ASYNC_ONE_KEY_RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    x + 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_tokio_tasks_with_one_key_run_the_body_once() {
+    let _shared = shared();
+    let tasks: Vec<_> = (0..16).map(|_| tokio::spawn(async_one_key(1))).collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 2);
+    }
+    assert_eq!(ASYNC_ONE_KEY_RUNS.load(Ordering::SeqCst), 1);
+}
+
+static BLOCK_ON_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+async fn block_on_one_key(x: u64) -> u64 {
+    BLOCK_ON_RUNS.fetch_add(1, Ordering::SeqCst);
+    YieldTimes(50).await;
+    x * 2
+}
+
+#[test]
+fn waiters_await_without_blocking_the_thread_under_block_on() {
+    let _shared = shared();
+    // Eight calls joined on one thread: if a waiter blocked the thread, the
+    // leader could never finish and this would hang.
+    let results = futures::executor::block_on(futures::future::join_all(
+        (0..8).map(|_| block_on_one_key(21)),
+    ));
+    assert_eq!(results, vec![42; 8]);
+    assert_eq!(BLOCK_ON_RUNS.load(Ordering::SeqCst), 1);
+    assert_eq!(block_on_one_key::stats().hits, 7);
+}
+
+static DROPPED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+async fn dropped_leader(x: u64) -> u64 {
+    let run = DROPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+    if run == 0 {
+        // The first leader never finishes: its caller gives up.
+        std::future::pending::<()>().await;
+    }
+    x + 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_leader_future_hands_the_work_to_a_waiter() {
+    let _shared = shared();
+    let leader = tokio::spawn(tokio::time::timeout(
+        Duration::from_millis(300),
+        dropped_leader(1),
+    ));
+    while DROPPED_RUNS.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let waiter = tokio::spawn(dropped_leader(1));
+    assert!(leader.await.unwrap().is_err(), "the leader timed out");
+    assert_eq!(waiter.await.unwrap(), 2);
+    assert_eq!(DROPPED_RUNS.load(Ordering::SeqCst), 2);
+    assert_eq!(dropped_leader(1).await, 2);
+    assert_eq!(DROPPED_RUNS.load(Ordering::SeqCst), 2);
+}
+
+// --- panics and errors ----------------------------------------------------
+
+static PANIC_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+fn panics_first(x: u64) -> u64 {
+    if PANIC_RUNS.fetch_add(1, Ordering::SeqCst) == 0 {
+        panic!("first run fails");
+    }
+    x + 1
+}
+
+#[test]
+fn a_panicking_body_leaves_the_cache_usable() {
+    let _shared = shared();
+    let first = catch_unwind(|| panics_first(1));
+    assert!(first.is_err(), "the panic reaches its own caller");
+    assert_eq!(panics_first(1), 2);
+    assert_eq!(panics_first(1), 2);
+    assert_eq!(PANIC_RUNS.load(Ordering::SeqCst), 2);
+}
+
+static PANIC_WAIT_RUNS: AtomicUsize = AtomicUsize::new(0);
+static PANIC_WAIT_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+fn panics_while_others_wait(x: u64) -> u64 {
+    if PANIC_WAIT_RUNS.fetch_add(1, Ordering::SeqCst) == 0 {
+        // Let the waiters line up behind this flight, then fail.
+        while PANIC_WAIT_STARTED.load(Ordering::SeqCst) < 4 {
+            thread::yield_now();
+        }
+        thread::sleep(Duration::from_millis(200));
+        panic!("the leader fails");
+    }
+    x + 1
+}
+
+#[test]
+fn when_the_leader_panics_a_waiter_computes_instead() {
+    let _shared = shared();
+    let outcomes: Vec<Result<u64, ()>> = thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    PANIC_WAIT_STARTED.fetch_add(1, Ordering::SeqCst);
+                    catch_unwind(|| panics_while_others_wait(1)).map_err(|_| ())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // One caller saw the panic, the others the value one waiter computed.
+    assert_eq!(outcomes.iter().filter(|o| o.is_err()).count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| **o == Ok(2)).count(), 3);
+    assert_eq!(PANIC_WAIT_RUNS.load(Ordering::SeqCst), 2);
+    assert_eq!(panics_while_others_wait(1), 2);
+    assert_eq!(PANIC_WAIT_RUNS.load(Ordering::SeqCst), 2);
+}
+
+static PARSE_LOG: Log = Log::new();
+
+#[cached]
+fn parse_number(text: &str) -> Result<u64, String> {
+    PARSE_LOG.push(text.len() as u64);
+    text.parse().map_err(|_| format!("not a number: {text}"))
+}
+
+static IO_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+fn read_config(ok: bool) -> std::io::Result<String> {
+    IO_RUNS.fetch_add(1, Ordering::SeqCst);
+    if ok {
+        Ok("config".to_owned())
+    } else {
+        Err(std::io::Error::other("missing"))
+    }
+}
+
+/// Any alias of `std::result::Result` caches `Ok` only: the choice is made
+/// by type, not by the name `Result`.
+type Outcome<T> = std::result::Result<T, String>;
+
+static ALIAS_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+fn through_alias(ok: bool) -> Outcome<u8> {
+    ALIAS_RUNS.fetch_add(1, Ordering::SeqCst);
+    if ok {
+        Ok(1)
+    } else {
+        Err("no".to_owned())
+    }
+}
+
+mod own_result {
+    use super::*;
+
+    /// A type of the user's that happens to be called `Result`: cached whole.
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum Result {
+        Pending,
+    }
+
+    pub static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cached]
+    pub fn poll(_x: u8) -> Result {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        Result::Pending
+    }
+}
+
+#[test]
+fn results_are_recognised_by_type_not_by_name() {
+    let _shared = shared();
+    assert!(through_alias(false).is_err());
+    assert!(through_alias(false).is_err());
+    assert_eq!(through_alias(true), Ok(1));
+    assert_eq!(through_alias(true), Ok(1));
+    assert_eq!(ALIAS_RUNS.load(Ordering::SeqCst), 3);
+
+    assert_eq!(own_result::poll(0), own_result::Result::Pending);
+    assert_eq!(own_result::poll(0), own_result::Result::Pending);
+    assert_eq!(own_result::RUNS.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn err_is_returned_but_never_cached() {
+    let _shared = shared();
+    assert_eq!(parse_number("x"), Err("not a number: x".to_owned()));
+    assert_eq!(parse_number("x"), Err("not a number: x".to_owned()));
+    assert_eq!(parse_number("42"), Ok(42));
+    assert_eq!(parse_number("42"), Ok(42));
+    assert_eq!(PARSE_LOG.take(), [1, 1, 2]);
+    assert_eq!(parse_number::stats().entries, 1);
+
+    assert!(read_config(false).is_err());
+    assert!(read_config(false).is_err());
+    assert_eq!(read_config(true).unwrap(), "config");
+    assert_eq!(read_config(true).unwrap(), "config");
+    assert_eq!(IO_RUNS.load(Ordering::SeqCst), 3);
+}
+
+static ERR_WAIT_RUNS: AtomicUsize = AtomicUsize::new(0);
+static ERR_WAIT_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+fn fails_while_others_wait(x: u64) -> Result<u64, String> {
+    if ERR_WAIT_RUNS.fetch_add(1, Ordering::SeqCst) == 0 {
+        while ERR_WAIT_STARTED.load(Ordering::SeqCst) < 4 {
+            thread::yield_now();
+        }
+        thread::sleep(Duration::from_millis(200));
+        return Err("the leader's own error".to_owned());
+    }
+    Ok(x)
+}
+
+#[test]
+fn an_err_goes_to_its_own_caller_only() {
+    let _shared = shared();
+    let outcomes: Vec<Result<u64, String>> = thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    ERR_WAIT_STARTED.fetch_add(1, Ordering::SeqCst);
+                    fails_while_others_wait(7)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(outcomes.iter().filter(|o| o.is_err()).count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| **o == Ok(7)).count(), 3);
+    assert_eq!(ERR_WAIT_RUNS.load(Ordering::SeqCst), 2);
+}
+
+// --- max_entries ----------------------------------------------------------
+
+static BOUNDED_LOG: Log = Log::new();
+
+#[cached(max_entries = 3)]
+fn bounded(x: u64) -> u64 {
+    BOUNDED_LOG.push(x);
+    x * x
+}
+
+#[test]
+fn max_entries_bounds_the_cache_and_evicts_the_oldest() {
+    let _shared = shared();
+    for x in 0..10 {
+        assert_eq!(bounded(x), x * x);
+        assert!(bounded::stats().entries <= 3, "{:?}", bounded::stats());
+    }
+    assert_eq!(bounded::stats().entries, 3);
+    BOUNDED_LOG.take();
+    // The three newest are still there; the oldest was evicted.
+    for x in [7, 8, 9] {
+        bounded(x);
+    }
+    assert_eq!(BOUNDED_LOG.take(), Vec::<u64>::new());
+    bounded(0);
+    assert_eq!(BOUNDED_LOG.take(), [0]);
+    assert_eq!(bounded::stats().entries, 3);
+}
+
+#[test]
+fn max_entries_holds_under_concurrent_misses() {
+    #[cached(max_entries = 5)]
+    fn small(x: u64) -> u64 {
+        x
+    }
+    let _shared = shared();
+    thread::scope(|s| {
+        for t in 0..4 {
+            s.spawn(move || {
+                for x in 0..500 {
+                    small(t * 1000 + x);
+                    assert!(small::stats().entries <= 5);
+                }
+            });
+        }
+    });
+    assert_eq!(small::stats().entries, 5);
+}
+
+// --- session scope --------------------------------------------------------
+
+static GREETING_LOG: Log = Log::new();
+
+#[cached(scope = "session")]
+fn greeting(name: &str) -> String {
+    GREETING_LOG.push(ScriptRunContext::current().unwrap().session().id().as_u64());
+    format!("hello {name}")
+}
+
+#[test]
+fn session_entries_are_invisible_to_other_sessions_and_freed_with_them() {
+    let _shared = shared();
+    let alice = Session::new();
+    let bob = Session::new();
+    assert_eq!(alice.run(|| greeting("x")), "hello x");
+    assert_eq!(alice.run(|| greeting("x")), "hello x");
+    assert_eq!(bob.run(|| greeting("x")), "hello x");
+    assert_eq!(
+        GREETING_LOG.take(),
+        [alice.id().as_u64(), bob.id().as_u64()],
+        "bob did not see alice's entry"
+    );
+    assert_eq!(greeting::stats().entries, 2);
+
+    drop(alice);
+    assert_eq!(greeting::stats().entries, 1, "alice's entry left with her");
+    bob.close();
+    assert_eq!(
+        greeting::stats().entries,
+        0,
+        "closing frees the session's entries"
+    );
+    assert_eq!(bob.run(|| greeting("x")), "hello x");
+    assert_eq!(GREETING_LOG.take(), [bob.id().as_u64()]);
+}
+
+#[test]
+fn session_scope_without_a_run_context_panics_with_the_fix() {
+    let _shared = shared();
+    let panic = catch_unwind(|| greeting("nobody")).unwrap_err();
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap();
+    assert!(message.contains("Session::run"), "{message}");
+    assert!(message.contains("ScriptRunContext::attach"), "{message}");
+}
+
+static SLOW_SESSION_GATE: Gate = Gate::new();
+
+#[cached(scope = "session")]
+fn slow_session_value(x: u64) -> u64 {
+    SLOW_SESSION_GATE.arrive_and_wait(2);
+    x
+}
+
+#[test]
+fn a_leader_finishing_after_its_session_ended_stores_nothing() {
+    let _shared = shared();
+    let session = Session::new();
+    let ctx = ScriptRunContext::new(session.clone());
+    let leader = thread::spawn(move || {
+        let _guard = ctx.attach();
+        slow_session_value(5)
+    });
+    // Wait until the body runs, end the session, then let the body finish.
+    while *SLOW_SESSION_GATE.arrived.lock().unwrap() == 0 {
+        thread::yield_now();
+    }
+    session.close();
+    assert!(SLOW_SESSION_GATE.arrive_and_wait(2));
+    assert_eq!(leader.join().unwrap(), 5, "the caller still gets its value");
+    assert_eq!(slow_session_value::stats().entries, 0);
+}
+
+// --- keys -----------------------------------------------------------------
+
+/// Not `Hash`: it can only be passed as an argument left out of the key.
+struct Database {
+    name: &'static str,
+}
+
+static LOAD_LOG: Log = Log::new();
+
+#[cached]
+fn load_table(table: &str, _db: &Database) -> String {
+    LOAD_LOG.push(table.len() as u64);
+    format!("{}.{table}", _db.name)
+}
+
+#[test]
+fn underscore_arguments_are_left_out_of_the_key() {
+    let _shared = shared();
+    let primary = Database { name: "primary" };
+    let replica = Database { name: "replica" };
+    assert_eq!(load_table("users", &primary), "primary.users");
+    assert_eq!(load_table("users", &replica), "primary.users");
+    assert_eq!(LOAD_LOG.take(), [5]);
+    assert!(load_table::invalidate("users"));
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Record {
+    id: u64,
+    payload: f64, // f64: not Hash, so the record cannot be a key itself
+}
+
+static BY_ID_LOG: Log = Log::new();
+
+#[cached(key = record.id)]
+fn by_id(record: &Record) -> f64 {
+    BY_ID_LOG.push(record.id);
+    record.payload
+}
+
+#[test]
+fn a_custom_key_decides_which_calls_are_equal() {
+    let _shared = shared();
+    let a = Record {
+        id: 1,
+        payload: 0.5,
+    };
+    let b = Record {
+        id: 1,
+        payload: 9.0,
+    };
+    assert_eq!(by_id(&a), 0.5);
+    assert_eq!(by_id(&b), 0.5, "equal keys share the entry");
+    assert_eq!(BY_ID_LOG.take(), [1]);
+    assert!(by_id::invalidate(&b));
+    assert_eq!(by_id(&b), 9.0);
+}
+
+mod first {
+    use super::*;
+
+    pub static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cached]
+    pub fn value(x: u64) -> u64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        x + 1
+    }
+}
+
+mod second {
+    use super::*;
+
+    pub static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cached]
+    pub fn value(x: u64) -> u64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        x + 2
+    }
+}
+
+#[test]
+fn functions_with_equal_names_never_share_entries() {
+    let _shared = shared();
+    assert_eq!(first::value(1), 2);
+    assert_eq!(second::value(1), 3);
+    assert_eq!(first::value(1), 2);
+    assert_eq!(second::value(1), 3);
+    assert_eq!(first::RUNS.load(Ordering::SeqCst), 1);
+    assert_eq!(second::RUNS.load(Ordering::SeqCst), 1);
+}
+
+// --- clear, invalidate, stats, clear_all_caches ---------------------------
+
+static CONTROLS_LOG: Log = Log::new();
+
+#[cached]
+fn controlled(x: u64) -> u64 {
+    CONTROLS_LOG.push(x);
+    x
+}
+
+#[test]
+fn clear_invalidate_and_stats_control_one_function() {
+    let _shared = shared();
+    assert_eq!(controlled::stats(), CacheStats::default());
+    controlled(1);
+    controlled(2);
+    controlled(1);
+    let stats = controlled::stats();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (1, 2, 2));
+
+    assert!(controlled::invalidate(1));
+    assert!(!controlled::invalidate(1), "nothing left to drop");
+    controlled(1); // recomputed
+    controlled(2); // still cached
+    assert_eq!(CONTROLS_LOG.take(), [1, 2, 1]);
+
+    controlled::clear();
+    assert_eq!(controlled::stats().entries, 0);
+    controlled(1);
+    controlled(2);
+    assert_eq!(CONTROLS_LOG.take(), [1, 2]);
+}
+
+static ALL_LOG: Log = Log::new();
+
+#[cached]
+fn everywhere_a(x: u64) -> u64 {
+    ALL_LOG.push(x);
+    x
+}
+
+#[cached]
+async fn everywhere_b(x: u64) -> u64 {
+    ALL_LOG.push(x + 100);
+    x
+}
+
+#[test]
+fn clear_all_caches_empties_every_cache() {
+    let _exclusive = exclusive();
+    everywhere_a(1);
+    futures::executor::block_on(everywhere_b(1));
+    everywhere_a(1);
+    futures::executor::block_on(everywhere_b(1));
+    assert_eq!(ALL_LOG.take(), [1, 101]);
+    clear_all_caches();
+    assert_eq!(everywhere_a::stats().entries, 0);
+    assert_eq!(everywhere_b::stats().entries, 0);
+    everywhere_a(1);
+    futures::executor::block_on(everywhere_b(1));
+    assert_eq!(ALL_LOG.take(), [1, 101]);
+}
+
+// --- the eager async entry point (for `#[executor]` under `#[cached]`) ----
+
+static EAGER_SLOT: pagestate::__private::CacheSlot =
+    pagestate::__private::CacheSlot::new(pagestate::__private::CacheConfig {
+        name: "eager",
+        module_path: module_path!(),
+        fingerprint: 0,
+        ttl: None,
+        max_entries: None,
+        session_scoped: false,
+        persist: false,
+    });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_eager_entry_point_leads_at_call_time() {
+    let _shared = shared();
+    let made = Arc::new(AtomicUsize::new(0));
+    let call = |x: u64| {
+        let made = made.clone();
+        EAGER_SLOT.typed::<u64, u64>().call_eager(x, move || {
+            made.fetch_add(1, Ordering::SeqCst);
+            async move { pagestate::__private::Always(x * 3) }
+        })
+    };
+    let first = call(2);
+    assert_eq!(
+        made.load(Ordering::SeqCst),
+        1,
+        "the leader made its future at call time"
+    );
+    let second = call(2);
+    assert_eq!(made.load(Ordering::SeqCst), 1, "a waiter does not make one");
+    // Send + 'static: both can be spawned.
+    let (a, b) = (tokio::spawn(first), tokio::spawn(second));
+    assert_eq!((a.await.unwrap().0, b.await.unwrap().0), (6, 6));
+    assert_eq!(call(2).await.0, 6);
+    assert_eq!(made.load(Ordering::SeqCst), 1);
+
+    // A `Result` outcome: only `Ok` is stored.
+    let failing = EAGER_SLOT
+        .typed::<u64, u64>()
+        .call_eager(9, || async { Err::<u64, &str>("no") });
+    assert_eq!(failing.await, Err("no"));
+    let ok = EAGER_SLOT
+        .typed::<u64, u64>()
+        .call_eager(9, || async { Ok::<u64, &str>(1) });
+    assert_eq!(ok.await, Ok(1));
+    assert_eq!(EAGER_SLOT.stats().entries, 2);
+
+    // The same entry point behind the macro's dispatch, as a stacked
+    // wrapper reaches it.
+    use pagestate::__private::{Always, Call, CallCached as _};
+    let key = 2_u64;
+    let call = Call::new(&EAGER_SLOT, &key, std::marker::PhantomData::<Always<u64>>);
+    let cached = (&call).__pagestate_call_eager(key, || async { Always(0) });
+    assert_eq!(
+        tokio::spawn(cached).await.unwrap().0,
+        6,
+        "the entry made above"
+    );
+}
+
+// --- persist = "disk": each scenario runs in a child process ---------------
+
+mod persisted {
+    use super::*;
+
+    pub static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cached(persist = "disk")]
+    pub fn square(x: u64) -> u64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        x * x
+    }
+
+    /// Same key and value types as `square`, so its files have the same
+    /// names; only the identity in them tells them apart.
+    #[cached(persist = "disk")]
+    pub fn cube(x: u64) -> u64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        x * x * x
+    }
+
+    /// A value type of the user's: deriving is all serde needs from them.
+    #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+    pub struct Labels {
+        pub values: Vec<String>,
+    }
+
+    #[cached(persist = "disk", ttl = 3)]
+    pub fn short_lived(x: u64) -> Labels {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        Labels {
+            values: vec![x.to_string(); 2],
+        }
+    }
+}
+
+const CHILD_ENV: &str = "PAGESTATE_TEST_CHILD";
+
+/// Runs one persistence scenario when started by [`run_child`]; a no-op in
+/// a normal test run.
+#[test]
+#[ignore = "runs only as the child process of the persistence tests"]
+fn persistence_child() {
+    let Ok(scenario) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let report = match scenario.as_str() {
+        "square" => format!("value={} runs={}", persisted::square(7), runs()),
+        "cube" => format!("value={} runs={}", persisted::cube(7), runs()),
+        "short_lived" => format!("value={:?} runs={}", persisted::short_lived(3), runs()),
+        "clear" => {
+            persisted::square(7);
+            persisted::square::clear();
+            format!("runs={}", runs())
+        }
+        "invalidate" => format!("removed={}", persisted::square::invalidate(7)),
+        "call_then_invalidate" => {
+            persisted::square(7);
+            format!("removed={}", persisted::square::invalidate(7))
+        }
+        "clear_all" => {
+            clear_all_caches();
+            "cleared".to_owned()
+        }
+        other => panic!("unknown scenario {other}"),
+    };
+    println!("CHILD-REPORT {report}");
+}
+
+fn runs() -> usize {
+    persisted::RUNS.load(Ordering::SeqCst)
+}
+
+/// Runs this test binary again as a fresh process, for one scenario, with
+/// `dir` as the cache directory; returns its report line.
+fn run_child(dir: &Path, scenario: &str) -> String {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "persistence_child",
+            "--nocapture",
+            "--include-ignored",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, scenario)
+        .env("PAGESTATE_CACHE_DIR", dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "child {scenario} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|line| Some(&line[line.find("CHILD-REPORT ")? + 13..]))
+        .unwrap_or_else(|| panic!("child {scenario} reported nothing:\n{stdout}"))
+        .to_owned()
+}
+
+/// A fresh, empty directory under the system's temp dir.
+fn temp_cache_dir(test: &str) -> TempDir {
+    let dir = std::env::temp_dir().join(format!(
+        "pagestate-cache-test-{}-{test}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    TempDir(dir)
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Entry files under the cache dir, by function directory.
+fn entry_files(dir: &Path) -> HashMap<String, Vec<PathBuf>> {
+    let mut files = HashMap::new();
+    for function in std::fs::read_dir(dir).unwrap().flatten() {
+        let entries: Vec<PathBuf> = std::fs::read_dir(function.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.insert(function.file_name().to_string_lossy().into_owned(), entries);
+    }
+    files
+}
+
+#[test]
+fn persisted_entries_survive_a_process_restart() {
+    let dir = temp_cache_dir("restart");
+    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
+    assert_eq!(
+        run_child(&dir.0, "square"),
+        "value=49 runs=0",
+        "served from disk"
+    );
+    let files = entry_files(&dir.0);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files.values().next().unwrap().len(), 1, "{files:?}");
+}
+
+#[test]
+fn a_corrupted_entry_file_is_recomputed() {
+    let dir = temp_cache_dir("corrupt");
+    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
+    let file = entry_files(&dir.0).into_values().next().unwrap().remove(0);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    // The payload is postcard's one-byte varint 49; 5 still decodes, as a
+    // wrong value: only the checksum can tell.
+    assert_eq!(bytes[last], 49);
+    bytes[last] = 5;
+    std::fs::write(&file, &bytes).unwrap();
+    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1", "recomputed");
+    assert_eq!(
+        run_child(&dir.0, "square"),
+        "value=49 runs=0",
+        "and stored again"
+    );
+
+    // A truncated file and a file of garbage are misses too, never panics.
+    std::fs::write(&file, &bytes[..10]).unwrap();
+    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
+    std::fs::write(&file, b"not a cache entry at all").unwrap();
+    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
+}
+
+#[test]
+fn an_entry_of_another_function_identity_is_ignored() {
+    // Editing a function changes its identity (see the macro's fingerprint
+    // tests); here the old entry is put where the new function looks, under
+    // the name its key has, and must still not be read.
+    let dir = temp_cache_dir("foreign");
+    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
+    let square_dir = entry_files(&dir.0).into_keys().next().unwrap();
+    assert_eq!(run_child(&dir.0, "cube"), "value=343 runs=1");
+    let files = entry_files(&dir.0);
+    assert_eq!(files.len(), 2, "one directory per function: {files:?}");
+    let (cube_dir, cube_files) = files.iter().find(|(d, _)| **d != square_dir).unwrap();
+    let square_file = &files[&square_dir][0];
+    assert_eq!(
+        square_file.file_name(),
+        cube_files[0].file_name(),
+        "equal keys have equal file names"
+    );
+    std::fs::copy(
+        square_file,
+        dir.0.join(cube_dir).join(square_file.file_name().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(
+        run_child(&dir.0, "cube"),
+        "value=343 runs=1",
+        "square's entry was not read"
+    );
+    assert_eq!(run_child(&dir.0, "cube"), "value=343 runs=0");
+}
+
+#[test]
+fn ttl_is_honoured_on_disk() {
+    let dir = temp_cache_dir("ttl");
+    let value = r#"value=Labels { values: ["3", "3"] }"#;
+    assert_eq!(run_child(&dir.0, "short_lived"), format!("{value} runs=1"));
+    // Well within the ttl of 3 s: served from disk.
+    assert_eq!(run_child(&dir.0, "short_lived"), format!("{value} runs=0"));
+    thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        run_child(&dir.0, "short_lived"),
+        format!("{value} runs=1"),
+        "expired on disk"
+    );
+}
+
+#[test]
+fn clear_and_invalidate_delete_persisted_files() {
+    let dir = temp_cache_dir("clear");
+    assert_eq!(run_child(&dir.0, "clear"), "runs=1");
+    assert!(entry_files(&dir.0).values().all(Vec::is_empty));
+
+    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
+    // A fresh process that never called `square` still finds its file.
+    assert_eq!(run_child(&dir.0, "invalidate"), "removed=true");
+    assert_eq!(run_child(&dir.0, "invalidate"), "removed=false");
+    // And one that did: memory and disk both lose the entry.
+    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
+    assert_eq!(run_child(&dir.0, "call_then_invalidate"), "removed=true");
+    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
+
+    assert_eq!(run_child(&dir.0, "cube"), "value=343 runs=1");
+    assert_eq!(run_child(&dir.0, "clear_all"), "cleared");
+    assert!(entry_files(&dir.0).values().all(Vec::is_empty));
+    assert_eq!(run_child(&dir.0, "square"), "value=49 runs=1");
+}
+
+// --- function shapes the macro must keep working --------------------------
+
+mod shapes {
+    use super::*;
+
+    pub static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Doc comments and attributes stay on the function.
+    #[cached]
+    #[inline]
+    pub(crate) fn with_lifetime<'a>(text: &'a str, mut extra: u64) -> usize {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        extra += 1;
+        text.len() + extra as usize
+    }
+
+    #[cached]
+    pub fn no_arguments() {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[cached]
+    pub fn early_return(r#type: u8, _: &str) -> Result<u8, std::num::ParseIntError> {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        if r#type == 0 {
+            return Ok(0);
+        }
+        let parsed: u8 = "7".parse()?;
+        Ok(parsed + r#type)
+    }
+
+    #[cached(ttl = "10m", max_entries = 8)]
+    pub async fn async_with_refs(name: &str, bytes: &[u8]) -> Result<String, String> {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        YieldTimes(1).await;
+        let n: u64 = name.parse().map_err(|_| "bad".to_owned())?;
+        Ok(format!("{n}:{}", bytes.len()))
+    }
+}
+
+#[test]
+fn function_shapes_expand_and_behave() {
+    let _shared = shared();
+    let runs = || shapes::RUNS.load(Ordering::SeqCst);
+    assert_eq!(shapes::with_lifetime("abc", 1), 5);
+    assert_eq!(shapes::with_lifetime("abc", 1), 5);
+    shapes::no_arguments();
+    shapes::no_arguments();
+    assert_eq!(runs(), 2);
+    assert_eq!(shapes::early_return(0, "ignored"), Ok(0));
+    assert_eq!(shapes::early_return(1, "ignored"), Ok(8));
+    assert_eq!(shapes::early_return(1, "other"), Ok(8));
+    assert_eq!(runs(), 4);
+    let block_on = futures::executor::block_on;
+    assert_eq!(
+        block_on(shapes::async_with_refs("12", b"xy")),
+        Ok("12:2".to_owned())
+    );
+    assert_eq!(
+        block_on(shapes::async_with_refs("12", b"xy")),
+        Ok("12:2".to_owned())
+    );
+    assert!(block_on(shapes::async_with_refs("x", b"")).is_err());
+    assert!(block_on(shapes::async_with_refs("x", b"")).is_err());
+    assert_eq!(runs(), 7);
+    assert!(shapes::with_lifetime::invalidate("abc", 1));
+    assert!(shapes::async_with_refs::invalidate("12", b"xy"));
+    assert!(shapes::no_arguments::invalidate());
+
+    // A cached function local to a test body, with its companion module.
+    #[cached]
+    fn local(x: u64) -> u64 {
+        x + 1
+    }
+    assert_eq!(local(1), 2);
+    assert_eq!(local(1), 2);
+    assert_eq!(local::stats().hits, 1);
+}
+
+// --- stress ---------------------------------------------------------------
+
+static STRESS_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(max_entries = 4)]
+fn stressed(x: u64) -> Result<u64, String> {
+    let run = STRESS_RUNS.fetch_add(1, Ordering::SeqCst);
+    match run % 7 {
+        3 => panic!("run {run} panics"),
+        5 => Err(format!("run {run} fails")),
+        _ => Ok(x * 2),
+    }
+}
+
+#[test]
+fn stress_many_threads_few_keys_with_panics_errors_and_clears() {
+    let _shared = shared();
+    thread::scope(|s| {
+        for t in 0..8_u64 {
+            s.spawn(move || {
+                for i in 0..300_u64 {
+                    let key = (t + i) % 6;
+                    match catch_unwind(|| stressed(key)) {
+                        Ok(Ok(value)) => assert_eq!(value, key * 2),
+                        Ok(Err(message)) => assert!(message.contains("fails")),
+                        Err(_) => {} // this call's own body panicked
+                    }
+                    match i % 50 {
+                        10 => drop(stressed::invalidate(key)),
+                        20 if t == 0 => stressed::clear(),
+                        _ => {}
+                    }
+                    assert!(stressed::stats().entries <= 4);
+                }
+            });
+        }
+    });
+    // Nothing is stuck or poisoned afterwards.
+    stressed::clear();
+    let before = STRESS_RUNS.load(Ordering::SeqCst);
+    let value = (0..10).find_map(|_| catch_unwind(|| stressed(1)).ok().and_then(Result::ok));
+    assert_eq!(value, Some(2));
+    let ran = STRESS_RUNS.load(Ordering::SeqCst) - before;
+    assert_eq!(stressed(1), Ok(2));
+    assert_eq!(
+        STRESS_RUNS.load(Ordering::SeqCst) - before,
+        ran,
+        "the value was cached"
+    );
+}
+
+// --- async and eager calls in a session -----------------------------------
+
+static ASYNC_SESSION_LOG: Log = Log::new();
+
+#[cached(scope = "session")]
+async fn async_session_value(x: u64) -> u64 {
+    ASYNC_SESSION_LOG.push(ScriptRunContext::current().unwrap().session().id().as_u64());
+    x
+}
+
+#[test]
+fn async_session_scope_uses_the_session_polling_the_call() {
+    let _shared = shared();
+    let (alice, bob) = (Session::new(), Session::new());
+    let run =
+        |session: &Session| session.run(|| futures::executor::block_on(async_session_value(1)));
+    assert_eq!(run(&alice), 1);
+    assert_eq!(run(&alice), 1);
+    assert_eq!(run(&bob), 1);
+    assert_eq!(
+        ASYNC_SESSION_LOG.take(),
+        [alice.id().as_u64(), bob.id().as_u64()]
+    );
+}
+
+static EAGER_SESSION_SLOT: pagestate::__private::CacheSlot =
+    pagestate::__private::CacheSlot::new(pagestate::__private::CacheConfig {
+        name: "eager_session",
+        module_path: module_path!(),
+        fingerprint: 0,
+        ttl: None,
+        max_entries: None,
+        session_scoped: true,
+        persist: false,
+    });
+
+#[test]
+fn the_eager_entry_point_takes_the_session_at_call_time() {
+    let _shared = shared();
+    let (alice, bob) = (Session::new(), Session::new());
+    let cache = EAGER_SESSION_SLOT.typed::<u64, u64>();
+    // Calls made inside each session's run, polled outside any.
+    let for_alice =
+        alice.run(|| cache.call_eager(1, || async { pagestate::__private::Always(10) }));
+    let for_bob = bob.run(|| cache.call_eager(1, || async { pagestate::__private::Always(20) }));
+    assert_eq!(
+        (
+            futures::executor::block_on(for_alice).0,
+            futures::executor::block_on(for_bob).0
+        ),
+        (10, 20)
+    );
+    let again = alice.run(|| cache.call_eager(1, || async { pagestate::__private::Always(99) }));
+    assert_eq!(futures::executor::block_on(again).0, 10, "alice's entry");
+    drop(alice);
+    assert_eq!(EAGER_SESSION_SLOT.stats().entries, 1);
+}

@@ -1,0 +1,435 @@
+//! `#[executor(process)]`: jobs run in worker processes started from this
+//! very test binary (caught before libtest's `main`), with failures
+//! contained and workers replaced.
+
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, Once, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::executor::block_on;
+use pagestate::{executor, ExecError, ProcessPool};
+use serde::{Deserialize, Serialize};
+
+const WORKERS: usize = 2;
+
+/// Every test in this binary shares one pool of two workers, one test at a
+/// time, so that a test knows which jobs occupy the workers.
+fn pool() -> MutexGuard<'static, ()> {
+    static CONFIGURE: Once = Once::new();
+    static SERIAL: Mutex<()> = Mutex::new(());
+    CONFIGURE.call_once(|| ProcessPool::configure(WORKERS).expect("no process job ran before"));
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[executor(process)]
+fn cpu_intensive_computation(n: u64) -> (u64, u32) {
+    ((0..n).map(|i| i * i).sum(), std::process::id())
+}
+
+#[test]
+fn computes_in_another_process() {
+    let _serial = pool();
+    let (sum, worker) = block_on(cpu_intensive_computation(1000)).unwrap();
+    assert_eq!(sum, 332833500);
+    assert_ne!(worker, std::process::id());
+    assert_eq!(ProcessPool::configure(8), Err(pagestate::AlreadyStarted));
+    assert_eq!(ProcessPool::workers(), WORKERS);
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct Order {
+    id: u32,
+    items: Vec<String>,
+    note: Option<String>,
+}
+
+/// Tallies an order; user output must not corrupt the protocol.
+#[executor(process)]
+fn tally(order: Order, (scale, offset): (u32, u32), mut extra: Vec<String>) -> Order {
+    println!("printed by the worker: goes to stderr, not into the protocol");
+    extra.push(format!("{}", order.id * scale + offset));
+    Order {
+        items: order.items.into_iter().chain(extra).collect(),
+        ..order
+    }
+}
+
+#[test]
+fn structured_arguments_and_results_round_trip() {
+    let _serial = pool();
+    let order = Order {
+        id: 7,
+        items: vec!["tea".into()],
+        note: Some("käse".into()),
+    };
+    let out = block_on(tally(order.clone(), (10, 2), vec!["milk".into()])).unwrap();
+    assert_eq!(
+        out,
+        Order {
+            items: vec!["tea".into(), "milk".into(), "72".into()],
+            ..order
+        }
+    );
+}
+
+#[executor(process)]
+fn worker_pid() -> u32 {
+    std::process::id()
+}
+
+#[executor(process)]
+fn abort_worker() -> u32 {
+    std::process::abort()
+}
+
+#[executor(process)]
+fn exit_worker(code: i32) -> u32 {
+    std::process::exit(code)
+}
+
+#[executor(process)]
+fn panic_in_worker(message: String) -> u32 {
+    panic!("{message}")
+}
+
+#[executor(process, timeout = 1)]
+fn stuck(seconds: u64) -> u32 {
+    std::thread::sleep(Duration::from_secs(seconds));
+    std::process::id()
+}
+
+#[test]
+fn an_aborting_worker_is_reported_and_replaced() {
+    let _serial = pool();
+    let error = block_on(abort_worker()).unwrap_err();
+    assert_eq!(
+        error,
+        ExecError::WorkerDied {
+            exit_code: None,
+            signal: Some(6)
+        },
+        "{error}"
+    );
+    for _ in 0..4 {
+        assert_ne!(block_on(worker_pid()).unwrap(), std::process::id());
+    }
+}
+
+#[test]
+fn an_exiting_worker_is_reported_with_its_code() {
+    let _serial = pool();
+    assert_eq!(
+        block_on(exit_worker(3)),
+        Err(ExecError::WorkerDied {
+            exit_code: Some(3),
+            signal: None
+        })
+    );
+    assert!(block_on(worker_pid()).is_ok());
+}
+
+#[test]
+fn a_panic_is_reported_and_the_worker_survives() {
+    let _serial = pool();
+    let error = block_on(panic_in_worker("boom in worker".into())).unwrap_err();
+    assert_eq!(error, ExecError::Panicked("boom in worker".into()));
+    assert!(block_on(worker_pid()).is_ok());
+}
+
+#[test]
+fn a_stuck_worker_times_out_and_is_replaced() {
+    let _serial = pool();
+    let started = Instant::now();
+    let error = block_on(stuck(3600)).unwrap_err();
+    assert_eq!(error, ExecError::Timeout(Duration::from_secs(1)));
+    assert!(started.elapsed() < Duration::from_secs(600));
+    // The same function within its timeout still works afterwards.
+    assert!(block_on(stuck(0)).is_ok());
+}
+
+/// Sleeps, then says which worker ran it.
+#[executor(process)]
+fn sleep_then_pid(millis: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(millis));
+    std::process::id()
+}
+
+/// Leaves a trace in the file system, which the test process can see.
+#[executor(process)]
+fn touch(path: std::path::PathBuf) -> bool {
+    std::fs::write(path, b"ran").is_ok()
+}
+
+#[test]
+fn a_dropped_future_whose_job_was_not_dispatched_runs_no_job() {
+    let _serial = pool();
+    let trace = std::env::temp_dir().join(format!("pagestate-dropped-{}", std::process::id()));
+    let _ = std::fs::remove_file(&trace);
+    // Both workers are busy for three seconds; the touch waits behind them.
+    let busy: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(3000)).collect();
+    drop(touch(trace.clone()));
+    for job in busy {
+        assert!(block_on(job).is_ok());
+    }
+    // FIFO: by the time these ran, the dropped job had its turn and was skipped.
+    let after: Vec<_> = (0..WORKERS).map(|_| worker_pid()).collect();
+    for job in after {
+        assert!(block_on(job).is_ok());
+    }
+    assert!(!trace.exists(), "the dropped job ran");
+    // The same job, awaited, runs.
+    assert_eq!(block_on(touch(trace.clone())), Ok(true));
+    assert!(trace.exists());
+    let _ = std::fs::remove_file(&trace);
+}
+
+/// 1 and 3 cannot be encoded; 4 cannot be decoded.
+#[derive(Debug, PartialEq)]
+struct Picky(u32);
+
+impl Serialize for Picky {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            1 | 3 => Err(serde::ser::Error::custom("cannot encode 1 or 3")),
+            n => serializer.serialize_u32(n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Picky {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match u32::deserialize(deserializer)? {
+            4 => Err(serde::de::Error::custom("cannot decode 4")),
+            n => Ok(Picky(n)),
+        }
+    }
+}
+
+static PICKY_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[executor(process)]
+fn add(value: Picky, by: u32) -> Picky {
+    PICKY_RUNS.fetch_add(1, Ordering::SeqCst);
+    Picky(value.0 + by)
+}
+
+#[test]
+fn payloads_that_fail_the_codec_are_codec_errors() {
+    let _serial = pool();
+    let codec_error = |outcome: Result<Picky, ExecError>, side: &str| match outcome {
+        Err(ExecError::Codec(message)) => assert!(message.contains(side), "{message}"),
+        other => panic!("expected a codec error, got {other:?}"),
+    };
+    // The argument cannot be encoded here: no job is sent.
+    codec_error(block_on(add(Picky(1), 1)), "encode");
+    // 2 + 1: the worker cannot encode its result.
+    codec_error(block_on(add(Picky(2), 1)), "worker cannot encode");
+    // The worker cannot decode the argument.
+    codec_error(block_on(add(Picky(4), 0)), "worker cannot decode");
+    // 2 + 2: the result cannot be decoded here.
+    codec_error(block_on(add(Picky(2), 2)), "decode");
+    assert_eq!(block_on(add(Picky(6), 2)), Ok(Picky(8)));
+    // The counter here never moved: the jobs ran in workers.
+    assert_eq!(PICKY_RUNS.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn process_jobs_are_awaited_under_tokio_without_blocking_it() {
+    let _serial = pool();
+    // One runtime thread: it must keep running other tasks while it waits.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let job = |millis| async move {
+        let pid = sleep_then_pid(millis).await;
+        (pid, Instant::now())
+    };
+    let ((a, a_done), (b, b_done), ticked) = runtime.block_on(async {
+        tokio::join!(job(2000), job(2000), async {
+            for _ in 0..3 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Instant::now()
+        })
+    });
+    assert_ne!(a.unwrap(), std::process::id());
+    assert_ne!(b.unwrap(), std::process::id());
+    assert!(
+        ticked < a_done && ticked < b_done,
+        "the runtime thread was blocked"
+    );
+}
+
+/// Set in the child processes that the next two tests start.
+const CHILD_ROLE: &str = "PAGESTATE_TEST_CHILD_ROLE";
+
+/// A child test process, killed when the test ends, also by a failure.
+struct ChildTest(std::process::Child);
+
+impl ChildTest {
+    fn start(test: &str, role: &str) -> ChildTest {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--ignored", "--nocapture"])
+            .env(CHILD_ROLE, role)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        ChildTest(child)
+    }
+}
+
+impl Drop for ChildTest {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// In a child: starts both workers, prints their pids and waits to be killed.
+#[test]
+#[ignore = "started by workers_exit_when_the_application_is_killed"]
+fn child_holding_workers() {
+    if std::env::var(CHILD_ROLE).as_deref() != Ok("hold") {
+        return;
+    }
+    let _serial = pool();
+    let jobs: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(1000)).collect();
+    let pids: Vec<String> = jobs
+        .into_iter()
+        .map(|job| block_on(job).unwrap().to_string())
+        .collect();
+    println!("WORKERS {}", pids.join(" "));
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+fn is_running(pid: &str) -> bool {
+    // Gone, or a zombie nobody reaped yet: either way it is not running.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn workers_exit_when_the_application_is_killed() {
+    let _serial = pool();
+    let mut child = ChildTest::start("child_holding_workers", "hold");
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
+    // libtest prints `test child_holding_workers ... ` before the output.
+    let line = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| Some(line.split_once("WORKERS ")?.1.to_owned()))
+        .expect("the child reports its workers");
+    let pids: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+    assert_eq!(pids.len(), WORKERS);
+    assert_ne!(pids[0], pids[1], "two jobs at once ran on two workers");
+    assert!(pids.iter().all(|pid| is_running(pid)));
+
+    child.0.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pids.iter().any(|pid| is_running(pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let survivors: Vec<_> = pids.iter().filter(|pid| is_running(pid)).collect();
+    assert!(
+        survivors.is_empty(),
+        "workers outlived their application: {survivors:?}"
+    );
+}
+
+/// In a child started with the worker variable set to a value the worker
+/// constructor does not accept: the pool must refuse instead of starting
+/// workers of its own.
+#[test]
+#[ignore = "started by a_process_the_constructor_did_not_catch_starts_no_workers"]
+fn child_with_stray_worker_variable() {
+    if std::env::var(CHILD_ROLE).as_deref() != Ok("stray") {
+        return;
+    }
+    let _serial = pool();
+    match block_on(worker_pid()) {
+        Err(ExecError::WorkerStart(message)) => println!("REFUSED {message}"),
+        other => println!("STARTED {other:?}"),
+    }
+}
+
+#[test]
+fn a_process_the_constructor_did_not_catch_starts_no_workers() {
+    let _serial = pool();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_with_stray_worker_variable",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_ROLE, "stray")
+        .env("PAGESTATE_WORKER", "some-other-protocol")
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("REFUSED"), "{stdout}");
+    assert!(output.status.success(), "{stdout}");
+}
+
+#[executor(process)]
+fn square(n: u64) -> u64 {
+    n * n
+}
+
+type Job = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, ExecError>> + Send>>;
+
+#[test]
+fn eight_callers_with_panics_and_a_crash_mid_flight_lose_nothing() {
+    let _serial = pool();
+    let callers: Vec<_> = (0..8_u64)
+        .map(|caller| {
+            std::thread::spawn(move || {
+                // Submitted all at once, then awaited: the jobs queue up.
+                let jobs: Vec<(u64, Job)> = (0..20_u64)
+                    .map(|i| {
+                        let n = caller * 100 + i;
+                        let job: Job = if caller == 3 && i == 10 {
+                            let crash = abort_worker();
+                            Box::pin(async { crash.await.map(u64::from) })
+                        } else if i % 5 == 0 {
+                            let panic = panic_in_worker(format!("p{n}"));
+                            Box::pin(async { panic.await.map(u64::from) })
+                        } else {
+                            Box::pin(square(n))
+                        };
+                        (n, job)
+                    })
+                    .collect();
+                for (n, job) in jobs {
+                    let (i, outcome) = (n % 100, block_on(job));
+                    match outcome {
+                        Err(ExecError::WorkerDied { .. }) if caller == 3 && i == 10 => {}
+                        Err(ExecError::Panicked(message)) if i % 5 == 0 => {
+                            assert_eq!(message, format!("p{n}"));
+                        }
+                        Ok(value) if i % 5 != 0 => assert_eq!(value, n * n),
+                        other => panic!("job {n}: {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.join().unwrap();
+    }
+    assert_eq!(block_on(square(12)), Ok(144));
+}

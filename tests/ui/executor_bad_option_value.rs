@@ -1,0 +1,7 @@
+#[pagestate::executor(thread, with_script_run_context = "yes")]
+fn a() {}
+
+#[pagestate::executor(thread = true)]
+fn b() {}
+
+fn main() {}

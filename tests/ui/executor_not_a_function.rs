@@ -1,0 +1,4 @@
+#[pagestate::executor(thread)]
+struct Job;
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[pagestate::executor(process)]
+fn longest(words: &[String]) -> &'static str {
+    let _ = words;
+    ""
+}
+
+fn main() {}
