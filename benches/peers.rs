@@ -17,13 +17,6 @@
 //! The figures and their fairness rules are documented in the modules:
 //! `cache` (1-4), `executor` (5-7, 9) and `state` (8).
 
-// Until `#[pagestate::cached]` and `#[pagestate::executor]` land, the
-// peers of figures 1-7 and 9 are measured without their pagestate side.
-#![cfg_attr(
-    not(feature = "pending"),
-    allow(unused_variables, unused_imports, dead_code)
-)]
-
 use std::process::ExitCode;
 
 use pagestate_benches::measure::Plan;

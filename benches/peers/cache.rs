@@ -24,7 +24,6 @@ const STORM_KEYS: u64 = 1_000;
 /// What one miss costs in figure 4's body.
 const STORM_BODY: Duration = Duration::from_micros(10);
 
-#[cfg(feature = "pending")]
 #[pagestate::cached(ttl = 600)]
 fn pagestate_square(n: u64) -> u64 {
     n.wrapping_mul(n)
@@ -35,7 +34,6 @@ fn cached_square(n: u64) -> u64 {
     n.wrapping_mul(n)
 }
 
-#[cfg(feature = "pending")]
 #[pagestate::cached(ttl = 600)]
 fn pagestate_key_len(key: String) -> usize {
     key.len()
@@ -48,12 +46,10 @@ fn cached_key_len(key: String) -> usize {
 
 /// Body runs of the miss-storm functions, to check that each key was
 /// computed once per storm.
-#[cfg(feature = "pending")]
 static PAGESTATE_STORM_RUNS: AtomicU64 = AtomicU64::new(0);
 static CACHED_SYNC_RUNS: AtomicU64 = AtomicU64::new(0);
 static CACHED_BY_KEY_RUNS: AtomicU64 = AtomicU64::new(0);
 
-#[cfg(feature = "pending")]
 #[pagestate::cached(ttl = 600)]
 fn pagestate_storm(n: u64) -> u64 {
     PAGESTATE_STORM_RUNS.fetch_add(1, Ordering::Relaxed);
@@ -84,7 +80,6 @@ pub fn hit_one_thread(plan: Plan, report: &mut Report) {
         .build();
     let map = Mutex::new(HashMap::<u64, u64>::new());
     for n in 0..KEYS {
-        #[cfg(feature = "pending")]
         pagestate_square(n);
         cached_square(n);
         moka.insert(n, n.wrapping_mul(n));
@@ -92,6 +87,9 @@ pub fn hit_one_thread(plan: Plan, report: &mut Report) {
     }
 
     let mut figure = Figure::new("1. cached hit, u64 key, one thread", Shown::Time);
+    let ours = figure.add(Contender::looped("pagestate #[cached(ttl = 600)]", |i| {
+        black_box(pagestate_square(black_box(i % KEYS)));
+    }));
     let theirs = figure.add(Contender::looped("cached #[cached(ttl_secs = 600)]", |i| {
         black_box(cached_square(black_box(i % KEYS)));
     }));
@@ -101,22 +99,15 @@ pub fn hit_one_thread(plan: Plan, report: &mut Report) {
     let mutex_get = figure.add(Contender::looped("Mutex<HashMap<u64, u64>> lookup", |i| {
         black_box(map.lock().unwrap().get(&black_box(i % KEYS)).copied());
     }));
-    #[cfg(feature = "pending")]
-    {
-        let ours = figure.add(Contender::looped("pagestate #[cached(ttl = 600)]", |i| {
-            black_box(pagestate_square(black_box(i % KEYS)));
-        }));
-        figure.row(ours, theirs, Some(1.0));
-        figure.row(ours, moka_get, None);
-        figure.row(ours, mutex_get, None);
-    }
+    figure.row(ours, theirs, Some(1.0));
+    figure.row(ours, moka_get, None);
+    figure.row(ours, mutex_get, None);
     figure.run(plan, report);
 }
 
 /// Figure 2: two threads hitting one cache, as combined throughput.
 pub fn hit_two_threads(plan: Plan, report: &mut Report) {
     for n in 0..KEYS {
-        #[cfg(feature = "pending")]
         pagestate_square(n);
         cached_square(n);
     }
@@ -124,6 +115,13 @@ pub fn hit_two_threads(plan: Plan, report: &mut Report) {
         "2. cached hit, u64 key, two threads (throughput)",
         Shown::Throughput,
     );
+    let ours = figure.add(Contender::threaded(
+        "pagestate #[cached(ttl = 600)]",
+        2,
+        |_, i| {
+            black_box(pagestate_square(black_box(i % KEYS)));
+        },
+    ));
     let theirs = figure.add(Contender::threaded(
         "cached #[cached(ttl_secs = 600)]",
         2,
@@ -131,17 +129,7 @@ pub fn hit_two_threads(plan: Plan, report: &mut Report) {
             black_box(cached_square(black_box(i % KEYS)));
         },
     ));
-    #[cfg(feature = "pending")]
-    {
-        let ours = figure.add(Contender::threaded(
-            "pagestate #[cached(ttl = 600)]",
-            2,
-            |_, i| {
-                black_box(pagestate_square(black_box(i % KEYS)));
-            },
-        ));
-        figure.row(ours, theirs, Some(0.67));
-    }
+    figure.row(ours, theirs, Some(0.67));
     figure.run(plan, report);
 }
 
@@ -153,22 +141,18 @@ pub fn hit_string_key(plan: Plan, report: &mut Report) {
         .map(|n| format!("reports/2026/page-{n:04}"))
         .collect();
     for key in &keys {
-        #[cfg(feature = "pending")]
         pagestate_key_len(key.clone());
         cached_key_len(key.clone());
     }
     let key = |i: u64| black_box(&keys[(i % KEYS) as usize]).clone();
     let mut figure = Figure::new("3. cached hit, String key, one thread", Shown::Time);
+    let ours = figure.add(Contender::looped("pagestate #[cached(ttl = 600)]", |i| {
+        black_box(pagestate_key_len(key(i)));
+    }));
     let theirs = figure.add(Contender::looped("cached #[cached(ttl_secs = 600)]", |i| {
         black_box(cached_key_len(key(i)));
     }));
-    #[cfg(feature = "pending")]
-    {
-        let ours = figure.add(Contender::looped("pagestate #[cached(ttl = 600)]", |i| {
-            black_box(pagestate_key_len(key(i)));
-        }));
-        figure.row(ours, theirs, Some(1.0));
-    }
+    figure.row(ours, theirs, Some(1.0));
     figure.run(plan, report);
 }
 
@@ -180,6 +164,11 @@ pub fn hit_string_key(plan: Plan, report: &mut Report) {
 /// run one at a time. `sync_writes = "by_key"` (per-key locks) is shown for
 /// context. A batch is one storm; each storm uses keys never asked before.
 pub fn miss_storm(plan: Plan, report: &mut Report) {
+    let ours = StormFn::new(
+        "pagestate #[cached(ttl = 600)]",
+        pagestate_storm,
+        &PAGESTATE_STORM_RUNS,
+    );
     let sync = StormFn::new(
         "cached #[cached(ttl_secs = 600, sync_writes = true)]",
         cached_storm_sync,
@@ -195,25 +184,15 @@ pub fn miss_storm(plan: Plan, report: &mut Report) {
         Shown::Time,
     )
     .max_samples(31);
+    let ours_entry = figure.add(ours.contender());
     let sync_entry = figure.add(sync.contender());
     let by_key_entry = figure.add(by_key.contender());
-    #[cfg(feature = "pending")]
-    let ours = StormFn::new(
-        "pagestate #[cached(ttl = 600)]",
-        pagestate_storm,
-        &PAGESTATE_STORM_RUNS,
-    );
-    #[cfg(feature = "pending")]
-    {
-        let ours_entry = figure.add(ours.contender());
-        figure.row(ours_entry, sync_entry, Some(1.0));
-        figure.row(ours_entry, by_key_entry, None);
-    }
+    figure.row(ours_entry, sync_entry, Some(1.0));
+    figure.row(ours_entry, by_key_entry, None);
     figure.run(plan, report);
-    #[cfg(feature = "pending")]
-    ours.print_runs();
-    sync.print_runs();
-    by_key.print_runs();
+    for function in [&ours, &sync, &by_key] {
+        function.print_runs();
+    }
 }
 
 /// Where the next storm's keys start: every storm gets keys never asked

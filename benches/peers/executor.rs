@@ -36,23 +36,19 @@ const COLD_START_PROBE: &str = "PAGESTATE_BENCH_COLD_START_PROBE";
 /// The job of figure 5 on the peers' side.
 fn no_op() {}
 
-#[cfg(feature = "pending")]
 #[pagestate::executor(thread)]
 fn pagestate_nothing() {}
 
-#[cfg(feature = "pending")]
 #[pagestate::executor(thread)]
 fn pagestate_nap() {
     std::thread::sleep(FAN_OUT_SLEEP);
 }
 
-#[cfg(feature = "pending")]
 #[pagestate::executor(process)]
 fn pagestate_echo(n: u64) -> u64 {
     n
 }
 
-#[cfg(feature = "pending")]
 #[pagestate::executor(process)]
 fn pagestate_payload_len(payload: Vec<u8>) -> u64 {
     payload.len() as u64
@@ -62,13 +58,10 @@ fn pagestate_payload_len(payload: Vec<u8>) -> u64 {
 /// threads for figure 9, and one worker process per CPU, the size of
 /// procspawn's pool in figure 6.
 pub fn configure_pools() {
-    #[cfg(feature = "pending")]
-    {
-        pagestate::ThreadPool::configure(FAN_OUT_JOBS)
-            .expect("pagestate's thread pool is configured before its first job");
-        pagestate::ProcessPool::configure(cpus())
-            .expect("pagestate's process pool is configured before its first job");
-    }
+    pagestate::ThreadPool::configure(FAN_OUT_JOBS)
+        .expect("pagestate's thread pool is configured before its first job");
+    pagestate::ProcessPool::configure(cpus())
+        .expect("pagestate's process pool is configured before its first job");
 }
 
 fn cpus() -> usize {
@@ -107,45 +100,42 @@ pub fn thread_round_trip(plan: Plan, report: &mut Report) {
             start.elapsed()
         })
     }));
-    #[cfg(feature = "pending")]
-    {
-        let ours_tokio = figure.add(Contender::timed(
-            "pagestate #[executor(thread)] in tokio block_on",
-            |iters| {
-                runtime.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        pagestate_nothing().await.expect("the job runs");
-                    }
-                    start.elapsed()
-                })
-            },
-        ));
-        let ours_lite = figure.add(Contender::timed(
-            "pagestate #[executor(thread)] in futures-lite block_on",
-            |iters| {
-                block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        pagestate_nothing().await.expect("the job runs");
-                    }
-                    start.elapsed()
-                })
-            },
-        ));
-        figure.row_as(
-            format!("{label} (awaited in tokio)"),
-            ours_tokio,
-            spawn_blocking,
-            Some(0.8),
-        );
-        figure.row_as(
-            format!("{label} (awaited in futures-lite)"),
-            ours_lite,
-            unblock,
-            None,
-        );
-    }
+    let ours_tokio = figure.add(Contender::timed(
+        "pagestate #[executor(thread)] in tokio block_on",
+        |iters| {
+            runtime.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    pagestate_nothing().await.expect("the job runs");
+                }
+                start.elapsed()
+            })
+        },
+    ));
+    let ours_lite = figure.add(Contender::timed(
+        "pagestate #[executor(thread)] in futures-lite block_on",
+        |iters| {
+            block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    pagestate_nothing().await.expect("the job runs");
+                }
+                start.elapsed()
+            })
+        },
+    ));
+    figure.row_as(
+        format!("{label} (awaited in tokio)"),
+        ours_tokio,
+        spawn_blocking,
+        Some(0.8),
+    );
+    figure.row_as(
+        format!("{label} (awaited in futures-lite)"),
+        ours_lite,
+        unblock,
+        None,
+    );
     figure.run(plan, report);
 }
 
@@ -171,34 +161,31 @@ pub fn process_round_trip(plan: Plan, report: &mut Report) {
                 .expect("the job runs"),
         );
     }));
-    #[cfg(feature = "pending")]
-    {
-        let ours_u64 = figure.add(Contender::looped(
-            "pagestate #[executor(process)], u64",
-            |i| {
-                black_box(block_on(pagestate_echo(black_box(i))).expect("the job runs"));
-            },
-        ));
-        let ours_mib = figure.add(Contender::looped(
-            "pagestate #[executor(process)], 1 MiB Vec<u8>",
-            |_| {
-                let arg = black_box(&payload).clone();
-                black_box(block_on(pagestate_payload_len(arg)).expect("the job runs"));
-            },
-        ));
-        figure.row_as(
-            "6. process executor round trip, warm pool, u64",
-            ours_u64,
-            procspawn_u64,
-            Some(0.7),
-        );
-        figure.row_as(
-            "6. process executor round trip, warm pool, 1 MiB Vec<u8>",
-            ours_mib,
-            procspawn_mib,
-            Some(0.5),
-        );
-    }
+    let ours_u64 = figure.add(Contender::looped(
+        "pagestate #[executor(process)], u64",
+        |i| {
+            black_box(block_on(pagestate_echo(black_box(i))).expect("the job runs"));
+        },
+    ));
+    let ours_mib = figure.add(Contender::looped(
+        "pagestate #[executor(process)], 1 MiB Vec<u8>",
+        |_| {
+            let arg = black_box(&payload).clone();
+            black_box(block_on(pagestate_payload_len(arg)).expect("the job runs"));
+        },
+    ));
+    figure.row_as(
+        "6. process executor round trip, warm pool, u64",
+        ours_u64,
+        procspawn_u64,
+        Some(0.7),
+    );
+    figure.row_as(
+        "6. process executor round trip, warm pool, 1 MiB Vec<u8>",
+        ours_mib,
+        procspawn_mib,
+        Some(0.5),
+    );
     figure.run(plan, report);
     pool.shutdown();
 }
@@ -224,28 +211,25 @@ pub fn process_cold_start(plan: Plan, report: &mut Report) {
         })
         .fixed_iters(1),
     );
-    #[cfg(feature = "pending")]
-    {
-        let ours = figure.add(
-            Contender::timed("pagestate #[executor(process)], first call", |_| {
-                let output = Command::new(&exe)
-                    .env(COLD_START_PROBE, "1")
-                    .output()
-                    .expect("the cold-start probe runs");
-                let stdout = String::from_utf8_lossy(&output.stdout);
-                let nanos: u64 = stdout.trim().parse().unwrap_or_else(|_| {
-                    panic!(
-                        "the cold-start probe failed ({}): {stdout}{}",
-                        output.status,
-                        String::from_utf8_lossy(&output.stderr)
-                    )
-                });
-                Duration::from_nanos(nanos)
-            })
-            .fixed_iters(1),
-        );
-        figure.row(ours, theirs, None);
-    }
+    let ours = figure.add(
+        Contender::timed("pagestate #[executor(process)], first call", |_| {
+            let output = Command::new(&exe)
+                .env(COLD_START_PROBE, "1")
+                .output()
+                .expect("the cold-start probe runs");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let nanos: u64 = stdout.trim().parse().unwrap_or_else(|_| {
+                panic!(
+                    "the cold-start probe failed ({}): {stdout}{}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            });
+            Duration::from_nanos(nanos)
+        })
+        .fixed_iters(1),
+    );
+    figure.row(ours, theirs, None);
     figure.run(plan, report);
 }
 
@@ -255,14 +239,11 @@ pub fn serve_cold_start_probe() {
     if std::env::var_os(COLD_START_PROBE).is_none() {
         return;
     }
-    #[cfg(feature = "pending")]
-    {
-        let start = Instant::now();
-        let echoed = block_on(pagestate_echo(7)).expect("the first process job runs");
-        let took = start.elapsed();
-        assert_eq!(echoed, 7);
-        println!("{}", took.as_nanos());
-    }
+    let start = Instant::now();
+    let echoed = block_on(pagestate_echo(7)).expect("the first process job runs");
+    let took = start.elapsed();
+    assert_eq!(echoed, 7);
+    println!("{}", took.as_nanos());
     std::process::exit(0);
 }
 
@@ -293,28 +274,25 @@ pub fn fan_out(plan: Plan, report: &mut Report) {
         })
         .fixed_iters(1),
     );
-    #[cfg(feature = "pending")]
-    {
-        let ours = figure.add(
-            Contender::timed("pagestate #[executor(thread)]", |_| {
-                let start = Instant::now();
-                let jobs: Vec<_> = (0..FAN_OUT_JOBS).map(|_| pagestate_nap()).collect();
-                block_on(async {
-                    for job in jobs {
-                        job.await.expect("the job runs");
-                    }
-                });
-                start.elapsed()
-            })
-            .fixed_iters(1),
-        );
-        figure.row_bound(
-            ours,
-            FAN_OUT_SLEEP.as_nanos() as f64,
-            "one 50 ms sleep (physical limit)",
-            Some(1.3),
-        );
-        figure.row(ours, tokio, None);
-    }
+    let ours = figure.add(
+        Contender::timed("pagestate #[executor(thread)]", |_| {
+            let start = Instant::now();
+            let jobs: Vec<_> = (0..FAN_OUT_JOBS).map(|_| pagestate_nap()).collect();
+            block_on(async {
+                for job in jobs {
+                    job.await.expect("the job runs");
+                }
+            });
+            start.elapsed()
+        })
+        .fixed_iters(1),
+    );
+    figure.row_bound(
+        ours,
+        FAN_OUT_SLEEP.as_nanos() as f64,
+        "one 50 ms sleep (physical limit)",
+        Some(1.3),
+    );
+    figure.row(ours, tokio, None);
     figure.run(plan, report);
 }
