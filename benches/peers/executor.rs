@@ -80,26 +80,6 @@ pub fn thread_round_trip(plan: Plan, report: &mut Report) {
     let runtime = tokio_runtime();
     let label = "5. thread executor round trip, no-op job";
     let mut figure = Figure::new(label, Shown::Time);
-    let spawn_blocking = figure.add(Contender::timed("tokio::task::spawn_blocking", |iters| {
-        runtime.block_on(async {
-            let start = Instant::now();
-            for _ in 0..iters {
-                tokio::task::spawn_blocking(no_op)
-                    .await
-                    .expect("the job runs");
-            }
-            start.elapsed()
-        })
-    }));
-    let unblock = figure.add(Contender::timed("blocking::unblock", |iters| {
-        block_on(async {
-            let start = Instant::now();
-            for _ in 0..iters {
-                blocking::unblock(no_op).await;
-            }
-            start.elapsed()
-        })
-    }));
     let ours_tokio = figure.add(Contender::timed(
         "pagestate #[executor(thread)] in tokio block_on",
         |iters| {
@@ -124,6 +104,26 @@ pub fn thread_round_trip(plan: Plan, report: &mut Report) {
             })
         },
     ));
+    let spawn_blocking = figure.add(Contender::timed("tokio::task::spawn_blocking", |iters| {
+        runtime.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                tokio::task::spawn_blocking(no_op)
+                    .await
+                    .expect("the job runs");
+            }
+            start.elapsed()
+        })
+    }));
+    let unblock = figure.add(Contender::timed("blocking::unblock", |iters| {
+        block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                blocking::unblock(no_op).await;
+            }
+            start.elapsed()
+        })
+    }));
     figure.row_as(
         format!("{label} (awaited in tokio)"),
         ours_tokio,
@@ -146,6 +146,19 @@ pub fn process_round_trip(plan: Plan, report: &mut Report) {
     let payload = vec![7_u8; PAYLOAD_BYTES];
 
     let mut figure = Figure::new("6. process executor round trip, warm pool", Shown::Time);
+    let ours_u64 = figure.add(Contender::looped(
+        "pagestate #[executor(process)], u64",
+        |i| {
+            black_box(block_on(pagestate_echo(black_box(i))).expect("the job runs"));
+        },
+    ));
+    let ours_mib = figure.add(Contender::looped(
+        "pagestate #[executor(process)], 1 MiB Vec<u8>",
+        |_| {
+            let arg = black_box(&payload).clone();
+            black_box(block_on(pagestate_payload_len(arg)).expect("the job runs"));
+        },
+    ));
     let procspawn_u64 = figure.add(Contender::looped("procspawn::Pool, u64", |i| {
         black_box(
             pool.spawn(black_box(i), |n: u64| n)
@@ -161,19 +174,6 @@ pub fn process_round_trip(plan: Plan, report: &mut Report) {
                 .expect("the job runs"),
         );
     }));
-    let ours_u64 = figure.add(Contender::looped(
-        "pagestate #[executor(process)], u64",
-        |i| {
-            black_box(block_on(pagestate_echo(black_box(i))).expect("the job runs"));
-        },
-    ));
-    let ours_mib = figure.add(Contender::looped(
-        "pagestate #[executor(process)], 1 MiB Vec<u8>",
-        |_| {
-            let arg = black_box(&payload).clone();
-            black_box(block_on(pagestate_payload_len(arg)).expect("the job runs"));
-        },
-    ));
     figure.row_as(
         "6. process executor round trip, warm pool, u64",
         ours_u64,
@@ -201,16 +201,6 @@ pub fn process_cold_start(plan: Plan, report: &mut Report) {
     let exe = std::env::current_exe().expect("the benchmark knows its executable");
     let mut figure =
         Figure::new("7. process executor cold start, first call", Shown::Time).max_samples(21);
-    let theirs = figure.add(
-        Contender::looped("procspawn::spawn", |i| {
-            black_box(
-                procspawn::spawn(black_box(i), |n: u64| n)
-                    .join()
-                    .expect("the job runs"),
-            );
-        })
-        .fixed_iters(1),
-    );
     let ours = figure.add(
         Contender::timed("pagestate #[executor(process)], first call", |_| {
             let output = Command::new(&exe)
@@ -226,6 +216,16 @@ pub fn process_cold_start(plan: Plan, report: &mut Report) {
                 )
             });
             Duration::from_nanos(nanos)
+        })
+        .fixed_iters(1),
+    );
+    let theirs = figure.add(
+        Contender::looped("procspawn::spawn", |i| {
+            black_box(
+                procspawn::spawn(black_box(i), |n: u64| n)
+                    .join()
+                    .expect("the job runs"),
+            );
         })
         .fixed_iters(1),
     );
@@ -259,6 +259,19 @@ pub fn fan_out(plan: Plan, report: &mut Report) {
         Shown::Time,
     )
     .max_samples(21);
+    let ours = figure.add(
+        Contender::timed("pagestate #[executor(thread)]", |_| {
+            let start = Instant::now();
+            let jobs: Vec<_> = (0..FAN_OUT_JOBS).map(|_| pagestate_nap()).collect();
+            block_on(async {
+                for job in jobs {
+                    job.await.expect("the job runs");
+                }
+            });
+            start.elapsed()
+        })
+        .fixed_iters(1),
+    );
     let tokio = figure.add(
         Contender::timed("tokio::task::spawn_blocking", |_| {
             runtime.block_on(async {
@@ -271,19 +284,6 @@ pub fn fan_out(plan: Plan, report: &mut Report) {
                 }
                 start.elapsed()
             })
-        })
-        .fixed_iters(1),
-    );
-    let ours = figure.add(
-        Contender::timed("pagestate #[executor(thread)]", |_| {
-            let start = Instant::now();
-            let jobs: Vec<_> = (0..FAN_OUT_JOBS).map(|_| pagestate_nap()).collect();
-            block_on(async {
-                for job in jobs {
-                    job.await.expect("the job runs");
-                }
-            });
-            start.elapsed()
         })
         .fixed_iters(1),
     );
