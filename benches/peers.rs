@@ -69,6 +69,7 @@ fn main() -> ExitCode {
         plan.samples, plan.batch_time
     );
     println!("{machine}");
+    println!("Peers: {}", env!("PAGESTATE_BENCH_PEERS"));
     let mut report = Report::new();
     for (number, figure) in FIGURES {
         if selected.is_empty() || selected.contains(number) {
