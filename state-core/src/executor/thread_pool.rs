@@ -240,7 +240,7 @@ impl<T: Send + 'static> Reply<T> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .as_ref()
-                .map_or(true, oneshot::Sender::is_canceled),
+                .is_none_or(oneshot::Sender::is_canceled),
         }
     }
 
