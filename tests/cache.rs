@@ -801,7 +801,7 @@ async fn the_eager_entry_point_leads_at_call_time() {
     use pagestate::__private::{Always, Call, CallCached as _};
     let key = 2_u64;
     let call = Call::new(&EAGER_SLOT, &key, std::marker::PhantomData::<Always<u64>>);
-    let cached = (&call).__pagestate_call_eager(key, || async { Always(0) });
+    let cached = call.__pagestate_call_eager(key, || async { Always(0) });
     assert_eq!(
         tokio::spawn(cached).await.unwrap().0,
         6,

@@ -371,7 +371,7 @@ fn stress_job(n: u32, expected: SessionId) -> u32 {
         ScriptRunContext::current().unwrap().session().id(),
         expected
     );
-    if n % 7 == 0 {
+    if n.is_multiple_of(7) {
         panic!("stress {n}");
     }
     use_state!("stress", factory = || 0_u32)

@@ -127,7 +127,7 @@ fn a_timeout_on_the_only_thread_is_followed_by_jobs_that_succeed() {
 
 #[executor(thread)]
 fn explode(n: u32) -> u32 {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         panic!("even {n}");
     }
     n

@@ -31,15 +31,4 @@ pub mod __private {
     pub use crate::executor::private::*;
     pub use crate::ExecError;
     pub use linkme;
-    /// Asserts at compile time that an executor argument can move to a
-    /// pool thread; the error points at the user's type.
-    pub fn assert_thread_value<T: ThreadValue>() {}
-
-    /// A type that can move to a pool thread.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot move to a pool thread: it must be `Send + 'static`",
-        label = "this type must be Send + 'static"
-    )]
-    pub trait ThreadValue: Send + 'static {}
-    impl<T: Send + 'static> ThreadValue for T {}
 }

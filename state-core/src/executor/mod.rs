@@ -20,6 +20,8 @@ pub use thread_pool::ThreadPool;
 pub(crate) mod private {
     pub use super::codec::{codec, Codec, ProcessValue};
     pub use super::process_pool::{run_in_process, ProcessFuture};
-    pub use super::thread_pool::{run_async, run_on_thread, ExecFuture};
+    pub use super::thread_pool::{
+        assert_thread_value, run_async, run_on_thread, ExecFuture, ThreadValue,
+    };
     pub use super::worker::{ProcessFunction, PROCESS_FUNCTIONS};
 }

@@ -240,7 +240,7 @@ impl<T: Send + 'static> Reply<T> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .as_ref()
-                .map_or(true, oneshot::Sender::is_canceled),
+                .is_none_or(oneshot::Sender::is_canceled),
         }
     }
 
@@ -330,3 +330,17 @@ impl<T> std::fmt::Debug for ExecFuture<T> {
 pub fn run_async<T, F: Future<Output = T>>(future: F) -> T {
     futures_executor::block_on(future)
 }
+
+/// Asserts at compile time that an executor argument can move to a
+/// pool thread; the error points at the user's type.
+#[doc(hidden)]
+pub fn assert_thread_value<T: ThreadValue>() {}
+
+/// A type that can move to a pool thread.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot move to a pool thread: it must be `Send + 'static`",
+    label = "this type must be Send + 'static"
+)]
+#[doc(hidden)]
+pub trait ThreadValue: Send + 'static {}
+impl<T: Send + 'static> ThreadValue for T {}
