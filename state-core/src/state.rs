@@ -6,6 +6,7 @@ use std::error::Error;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use hashbrown::{Equivalent, HashMap};
@@ -178,6 +179,7 @@ impl StateMap {
             namespace: namespace.map(Into::into),
             key: key.into(),
             value: RwLock::default(),
+            has_value: AtomicBool::new(false),
         });
         let stored_key = StateKey {
             namespace: namespace.map(Into::into),
@@ -195,6 +197,7 @@ impl StateMap {
         for slot in slots.into_values() {
             let mut value = slot.value.write().unwrap_or_else(PoisonError::into_inner);
             value.orphaned = true;
+            slot.has_value.store(false, Ordering::Release);
             dropped.push(value.stored.take());
         }
         // Values drop here, after every lock is released: a value's own drop
@@ -208,6 +211,21 @@ struct Slot {
     namespace: Option<Box<str>>,
     key: Box<str>,
     value: RwLock<SlotValue>,
+    /// Whether `value` holds a value, kept in step under its write lock: lets
+    /// `use_state!`'s factory check on every rerun skip the lock.
+    has_value: AtomicBool,
+}
+
+impl Slot {
+    /// Applies `f` to the value under its write lock and keeps `has_value`
+    /// in step. (The only user code `f` runs is `update`'s, which cannot
+    /// remove the value, so a panic leaves the flag right.)
+    fn change<R>(&self, value: &mut SlotValue, f: impl FnOnce(&mut Option<Stored>) -> R) -> R {
+        let result = f(&mut value.stored);
+        self.has_value
+            .store(value.stored.is_some(), Ordering::Release);
+        result
+    }
 }
 
 #[derive(Default)]
@@ -359,7 +377,7 @@ impl<T: Send + Sync + 'static> StateRef<T> {
     /// if another thread initialises the state first, its value wins and the
     /// factory's result is dropped.
     pub fn init(&self, factory: impl FnOnce() -> T) -> bool {
-        if self.is_initialized() {
+        if self.slot.has_value.load(Ordering::Acquire) || self.is_initialized() {
             return false;
         }
         let value = factory();
@@ -409,14 +427,14 @@ impl<T: Send + Sync + 'static> StateRef<T> {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if !value.orphaned {
-            return f(&mut value.stored);
+            return self.slot.change(&mut value, f);
         }
         drop(value);
         loop {
             let slot = self.live_slot();
             let mut value = slot.value.write().unwrap_or_else(PoisonError::into_inner);
             if !value.orphaned {
-                return f(&mut value.stored);
+                return slot.change(&mut value, f);
             }
         }
     }
