@@ -118,8 +118,22 @@ pub(crate) fn write_frame(out: &mut impl Write, parts: &[&[u8]]) -> io::Result<(
         .ok()
         .filter(|&len| len as usize <= MAX_FRAME)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
-    out.write_all(&len.to_le_bytes())?;
-    for part in parts {
+    // Every write to a pipe may wake its reader: the length and as many
+    // parts as fit in `COALESCE` bytes go out in one write, so a small frame
+    // costs one wake-up, and a large payload is written from where it lies.
+    const COALESCE: usize = 64 * 1024;
+    let mut head = Vec::with_capacity(4 + (len as usize).min(COALESCE));
+    head.extend_from_slice(&len.to_le_bytes());
+    let mut rest = parts;
+    while let Some((part, tail)) = rest.split_first() {
+        if head.len() + part.len() > COALESCE {
+            break;
+        }
+        head.extend_from_slice(part);
+        rest = tail;
+    }
+    out.write_all(&head)?;
+    for part in rest {
         out.write_all(part)?;
     }
     out.flush()
@@ -127,16 +141,25 @@ pub(crate) fn write_frame(out: &mut impl Write, parts: &[&[u8]]) -> io::Result<(
 
 /// Reads one frame, blocking; `None` at a clean end of the stream.
 pub(crate) fn read_frame(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
+    let mut frame = Vec::new();
+    Ok(read_frame_into(input, &mut frame)?.then_some(frame))
+}
+
+/// Reads one frame into `frame`, reusing its allocation; `false` at a clean
+/// end of input. A worker keeps one buffer for all its requests, so a large
+/// payload costs no fresh allocation (and page faults) per job.
+pub(crate) fn read_frame_into(input: &mut impl Read, frame: &mut Vec<u8>) -> io::Result<bool> {
     let mut header = [0_u8; 4];
     match input.read_exact(&mut header) {
         Ok(()) => {}
-        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
         Err(error) => return Err(error),
     }
     let len = frame_len(header)?;
-    let mut frame = vec![0; len];
-    input.read_exact(&mut frame)?;
-    Ok(Some(frame))
+    frame.clear();
+    frame.resize(len, 0);
+    input.read_exact(frame)?;
+    Ok(true)
 }
 
 pub(crate) fn frame_len(header: [u8; 4]) -> io::Result<usize> {

@@ -320,6 +320,8 @@ mod imp {
             let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
                 unreachable!("both pipes were requested");
             };
+            widen_pipe(stdin.as_raw_fd());
+            widen_pipe(stdout.as_raw_fd());
             let mut worker = Worker {
                 child,
                 stdin,
@@ -486,6 +488,26 @@ mod imp {
     }
 
     /// Waits until `fd` has data (or EOF) for at most `wait`.
+    /// Large payloads cross a pipe in as many hand-overs as it takes to fill
+    /// the pipe's buffer (64 KiB by default on Linux), each one a wake-up of
+    /// both ends; a 1 MiB buffer lets a megabyte through in one. Best effort:
+    /// the kernel may refuse (`/proc/sys/fs/pipe-max-size`), which only costs
+    /// speed.
+    fn widen_pipe(fd: i32) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        // SAFETY: F_SETPIPE_SZ on a pipe fd this process owns.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES);
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = fd;
+    }
+
+    /// The pipe buffer asked for: Linux's default ceiling for unprivileged
+    /// processes.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const PIPE_BYTES: libc::c_int = 1 << 20;
+
     fn readable_within(fd: i32, wait: Duration) -> io::Result<bool> {
         let mut poll_fd = libc::pollfd {
             fd,

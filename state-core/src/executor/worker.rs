@@ -41,6 +41,9 @@ mod unix {
     /// Exit code of a worker that could not set up its protocol channel.
     const SETUP_FAILED: i32 = 121;
 
+    /// How often a worker checks that its parent is alive.
+    const PARENT_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
     // `late`: every other constructor of the executable has run first, so
     // a job sees the same statics it would see after `main` started.
     #[ctor::ctor(unsafe, priority = late)]
@@ -73,28 +76,22 @@ mod unix {
         // SAFETY: `protocol_fd` is a fresh fd that nothing else owns.
         let mut protocol = unsafe { File::from_raw_fd(protocol_fd) };
         die_with_parent(parent);
+        if let Some(parent) = parent {
+            watch_parent(parent);
+        }
 
-        // Requests are read on their own thread, so that the end of stdin
-        // (the parent closed it or died) ends the worker even during a job.
-        let (requests, incoming) = crossbeam_channel::unbounded::<Vec<u8>>();
-        let reader = thread::Builder::new()
-            .name("pagestate-worker-stdin".to_owned())
-            .spawn(move || {
-                // SAFETY: fd 0 stays open for the life of the process; the
-                // ManuallyDrop keeps this File from closing it.
-                let stdin = ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
-                let mut stdin = BufReader::new(&*stdin);
-                while let Ok(Some(frame)) = codec::read_frame(&mut stdin) {
-                    if requests.send(frame).is_err() {
-                        break;
-                    }
-                }
-                process::exit(0)
-            });
-        if reader.is_err() || codec::write_frame(&mut protocol, &[codec::HELLO]).is_err() {
+        // Requests are read on this thread, the one that runs the jobs: a
+        // hand-over to another thread would cost a wake-up per job.
+        // SAFETY: fd 0 stays open for the life of the process; the
+        // ManuallyDrop keeps this File from closing it.
+        let stdin = ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
+        let mut stdin = BufReader::new(&*stdin);
+        if codec::write_frame(&mut protocol, &[codec::HELLO]).is_err() {
             process::exit(SETUP_FAILED);
         }
-        for frame in incoming {
+        // The end of stdin (the parent closed it, or died) ends the worker.
+        let mut frame = Vec::new();
+        while let Ok(true) = codec::read_frame_into(&mut stdin, &mut frame) {
             let (tag, body) = answer(&frame);
             if codec::write_frame(&mut protocol, &[&[tag], &body]).is_err() {
                 break;
@@ -102,6 +99,24 @@ mod unix {
             protocol.flush().ok();
         }
         process::exit(0)
+    }
+
+    /// Ends the worker soon after its parent is gone, even in the middle of
+    /// a job, where the end of stdin would go unnoticed: a dead parent's
+    /// children are handed to another process, which changes `getppid`.
+    fn watch_parent(parent: libc::pid_t) {
+        let watcher = thread::Builder::new()
+            .name("pagestate-worker-watch".to_owned())
+            .spawn(move || loop {
+                thread::sleep(PARENT_CHECK);
+                // SAFETY: getppid cannot fail.
+                if unsafe { libc::getppid() } != parent {
+                    process::exit(0);
+                }
+            });
+        if watcher.is_err() {
+            process::exit(SETUP_FAILED);
+        }
     }
 
     fn answer(frame: &[u8]) -> (u8, Vec<u8>) {
