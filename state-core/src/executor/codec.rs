@@ -139,14 +139,8 @@ pub(crate) fn write_frame(out: &mut impl Write, parts: &[&[u8]]) -> io::Result<(
     out.flush()
 }
 
-/// Reads one frame, blocking; `None` at a clean end of the stream.
-pub(crate) fn read_frame(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
-    let mut frame = Vec::new();
-    Ok(read_frame_into(input, &mut frame)?.then_some(frame))
-}
-
-/// Reads one frame into `frame`, reusing its allocation; `false` at a clean
-/// end of input. A worker keeps one buffer for all its requests, so a large
+/// Reads one frame into `frame`, blocking and reusing its allocation;
+/// `false` at a clean end of input. A worker keeps one buffer for all its requests, so a large
 /// payload costs no fresh allocation (and page faults) per job.
 pub(crate) fn read_frame_into(input: &mut impl Read, frame: &mut Vec<u8>) -> io::Result<bool> {
     let mut header = [0_u8; 4];
@@ -197,19 +191,26 @@ mod tests {
         let mut wire = Vec::new();
         write_frame(&mut wire, &[&[REQUEST], b"ab"]).unwrap();
         write_frame(&mut wire, &[]).unwrap();
+        let big = vec![7_u8; 100_000];
+        write_frame(&mut wire, &[b"x", &big]).unwrap();
         let mut input = wire.as_slice();
+        let mut frame = Vec::new();
+        assert!(read_frame_into(&mut input, &mut frame).unwrap());
+        assert_eq!(frame, [REQUEST, b'a', b'b']);
+        assert!(read_frame_into(&mut input, &mut frame).unwrap());
+        assert_eq!(frame, []);
+        assert!(read_frame_into(&mut input, &mut frame).unwrap());
         assert_eq!(
-            read_frame(&mut input).unwrap(),
-            Some(vec![REQUEST, b'a', b'b'])
+            (frame[0], frame.len(), frame[1..] == big[..]),
+            (b'x', 100_001, true)
         );
-        assert_eq!(read_frame(&mut input).unwrap(), Some(vec![]));
-        assert_eq!(read_frame(&mut input).unwrap(), None);
+        assert!(!read_frame_into(&mut input, &mut frame).unwrap());
     }
 
     #[test]
     fn text_instead_of_frames_is_refused() {
         let mut input: &[u8] = b"running 12 tests\n";
-        assert!(read_frame(&mut input).is_err());
+        assert!(read_frame_into(&mut input, &mut Vec::new()).is_err());
     }
 
     #[test]
