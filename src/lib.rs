@@ -246,8 +246,11 @@ pub use pagestate_macros::use_state;
 ///   cached function declared inside another function's body cannot use
 ///   that body's local types in its arguments' types or its `ttl`/`key`
 ///   expressions.
-/// - A body that calls its own function with the same key waits for itself
-///   forever, as any single-flight cache would.
+/// - A body that calls its own function with the same key cannot be served
+///   (the inner call would wait for the outer one forever): on the same
+///   thread, such a call panics with a message saying so. Through another
+///   thread (a job it waits for) it is not detected and waits forever, as
+///   any single-flight cache would.
 /// - In an `async fn`, a session-scoped cache finds its session when the
 ///   future is first polled, as `use_state!` in the body would.
 pub use pagestate_macros::cached;

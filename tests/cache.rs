@@ -465,6 +465,69 @@ fn an_err_goes_to_its_own_caller_only() {
     assert_eq!(ERR_WAIT_RUNS.load(Ordering::SeqCst), 2);
 }
 
+// --- a body that calls itself ----------------------------------------------
+
+static REENTRY_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Calls itself with the same key on its first run, with another key after.
+#[cached]
+fn calls_itself(x: u64) -> u64 {
+    if REENTRY_RUNS.fetch_add(1, Ordering::SeqCst) == 0 {
+        return calls_itself(x);
+    }
+    if x == 0 {
+        0
+    } else {
+        calls_itself(x - 1) + 1
+    }
+}
+
+#[cached]
+async fn async_calls_itself(x: u64) -> u64 {
+    if x > 0 {
+        // The same key again, polled inside this call's own poll.
+        return Box::pin(async_calls_itself(x)).await;
+    }
+    0
+}
+
+/// Runs `call` on its own thread and returns its panic message, or `None`
+/// when it neither returned nor panicked within a minute (it hangs).
+fn panic_message_of<T>(call: impl FnOnce() -> T + Send + 'static) -> Option<String> {
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let outcome = catch_unwind(std::panic::AssertUnwindSafe(call));
+        let message = outcome
+            .err()
+            .map(|panic| panic.downcast_ref::<String>().cloned().unwrap_or_default());
+        let _ = done.send(message);
+    });
+    finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the call hung: it waits for itself")
+}
+
+#[test]
+fn a_body_calling_itself_with_the_same_key_panics_instead_of_hanging() {
+    let _shared = shared();
+    let message = panic_message_of(|| calls_itself(3)).expect("a panic");
+    assert!(
+        message.contains("fn calls_itself called itself with the same arguments"),
+        "{message}"
+    );
+    // Nothing is stuck or poisoned; calls with other keys recurse fine.
+    assert_eq!(calls_itself(3), 3);
+    assert_eq!(calls_itself(3), 3);
+
+    let message =
+        panic_message_of(|| futures::executor::block_on(async_calls_itself(1))).expect("a panic");
+    assert!(
+        message.contains("fn async_calls_itself called itself"),
+        "{message}"
+    );
+    assert_eq!(futures::executor::block_on(async_calls_itself(0)), 0);
+}
+
 // --- max_entries ----------------------------------------------------------
 
 static BOUNDED_LOG: Log = Log::new();

@@ -25,6 +25,8 @@ use super::CacheStats;
 /// The options of one cache, resolved once when it is created.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Settings {
+    /// The function's name, for messages.
+    pub(crate) name: &'static str,
     pub(crate) ttl: Option<Duration>,
     pub(crate) max_entries: Option<usize>,
     pub(crate) session_scoped: bool,
