@@ -385,6 +385,60 @@ fn a_process_the_constructor_did_not_catch_starts_no_workers() {
     assert!(output.status.success(), "{stdout}");
 }
 
+/// The pids of the processes that are this process's children and zombies.
+#[cfg(target_os = "linux")]
+fn zombie_children() -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut zombies = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+        let mut fields = stat.rsplit(')').next().unwrap_or("").split_whitespace();
+        if fields.next() == Some("Z") && fields.next() == Some(me.as_str()) {
+            zombies.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    zombies
+}
+
+#[cfg(target_os = "linux")]
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn many_worker_deaths_leak_no_fds_and_leave_no_zombies() {
+    let _serial = pool();
+    // Warm: both workers started, as after any earlier test.
+    let warm: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(200)).collect();
+    for job in warm {
+        assert!(block_on(job).is_ok());
+    }
+    let fds_before = open_fds();
+    for round in 0..12 {
+        let crash = if round % 2 == 0 {
+            block_on(abort_worker())
+        } else {
+            block_on(exit_worker(round))
+        };
+        assert!(
+            matches!(crash, Err(ExecError::WorkerDied { .. })),
+            "{crash:?}"
+        );
+        assert!(block_on(panic_in_worker("p".into())).is_err());
+        assert!(block_on(worker_pid()).is_ok());
+    }
+    assert_eq!(open_fds(), fds_before, "pipes of dead workers leaked");
+    assert_eq!(
+        zombie_children(),
+        Vec::<String>::new(),
+        "dead workers were not reaped"
+    );
+}
+
 #[executor(process)]
 fn square(n: u64) -> u64 {
     n * n
