@@ -439,6 +439,35 @@ fn many_worker_deaths_leak_no_fds_and_leave_no_zombies() {
     );
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn a_worker_that_died_while_idle_is_replaced_and_the_next_job_runs() {
+    let _serial = pool();
+    // One long job per worker at once: each manager takes one, so these are
+    // the pids of both workers.
+    let jobs: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(500)).collect();
+    let pids: Vec<String> = jobs
+        .into_iter()
+        .map(|job| block_on(job).unwrap().to_string())
+        .collect();
+    for pid in &pids {
+        let killed = Command::new("kill").args(["-9", pid]).status().unwrap();
+        assert!(killed.success());
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pids.iter().any(|pid| is_running(pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Both managers now hold a dead worker; each takes one of these jobs,
+    // which never reached a worker and so must not fail as if it had.
+    let jobs: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(500)).collect();
+    for job in jobs {
+        let pid = block_on(job).expect("the job ran on a fresh worker");
+        assert!(!pids.contains(&pid.to_string()));
+    }
+    assert_eq!(zombie_children(), Vec::<String>::new());
+}
+
 #[executor(process)]
 fn square(n: u64) -> u64 {
     n * n

@@ -283,7 +283,18 @@ mod imp {
                     }
                 },
             };
-            let (outcome, survivor) = current.call(&job);
+            let (outcome, survivor) = match current.call(&job) {
+                Call::Done(outcome, survivor) => (outcome, survivor),
+                // The worker died while idle (killed, out of memory): the
+                // job never reached it, so it runs on a fresh worker.
+                Call::NotDelivered(_) => match Worker::start(executable) {
+                    Ok(fresh) => match fresh.call(&job) {
+                        Call::Done(outcome, survivor) => (outcome, survivor),
+                        Call::NotDelivered(status) => (Err(died(status)), None),
+                    },
+                    Err(error) => (Err(error), None),
+                },
+            };
             let _ = job.reply.send(outcome);
             // A lost worker is replaced now, so the next job finds it warm.
             worker = survivor.or_else(|| Worker::start(executable).ok());
@@ -294,6 +305,15 @@ mod imp {
         child: Child,
         stdin: ChildStdin,
         stdout: ChildStdout,
+    }
+
+    /// What became of a job handed to a worker.
+    enum Call {
+        /// The worker took the job: its outcome, and the worker unless it
+        /// was lost (died, killed after a timeout, broke protocol).
+        Done(Result<Vec<u8>, ExecError>, Option<Worker>),
+        /// The worker had exited before the job reached it; it never ran.
+        NotDelivered(ExitStatus),
     }
 
     enum ReadError {
@@ -352,9 +372,11 @@ mod imp {
             }
         }
 
-        /// Runs one job. Returns the outcome and the worker, unless the
-        /// worker was lost (died, killed after a timeout, broke protocol).
-        fn call(mut self, job: &Job) -> (Result<Vec<u8>, ExecError>, Option<Worker>) {
+        /// Runs one job on this worker.
+        fn call(mut self, job: &Job) -> Call {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Call::NotDelivered(status);
+            }
             let id = job.function.as_bytes();
             let len = (id.len() as u32).to_le_bytes();
             let sent = codec::write_frame(
@@ -362,9 +384,16 @@ mod imp {
                 &[&[codec::REQUEST], &len, id, &job.arguments],
             );
             if sent.is_err() {
-                let status = self.kill();
-                return (Err(died(status)), None);
+                // A worker reads a whole request before it runs anything.
+                return Call::NotDelivered(self.kill());
             }
+            let (outcome, survivor) = self.reply(job);
+            Call::Done(outcome, survivor)
+        }
+
+        /// Reads the reply to the job just sent. Returns the outcome and the
+        /// worker, unless the worker was lost.
+        fn reply(mut self, job: &Job) -> (Result<Vec<u8>, ExecError>, Option<Worker>) {
             // A timeout too far out to represent is no timeout.
             let deadline = job
                 .timeout
