@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::task::{Context, Poll};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pagestate::{cached, clear_all_caches, CacheStats, ScriptRunContext, Session};
 
@@ -103,15 +103,31 @@ fn sync_ttl(x: u64) -> u64 {
     x * 10
 }
 
+/// The seed's ttl tests make three calls within a ttl of 0.2 s. A loaded
+/// machine may stall a thread for that long, and then an attempt proves
+/// nothing: it is repeated with fresh keys, never counted as a failure.
+const WITHIN_TTL: Duration = Duration::from_millis(150);
+const ATTEMPTS: u64 = 50;
+
 #[test]
 fn sync_cached_runs_body_once_per_key_until_ttl_passes() {
     let _shared = shared();
-    assert_eq!(sync_ttl(1), 10);
-    assert_eq!(sync_ttl(1), 10);
-    assert_eq!(sync_ttl(2), 20);
-    thread::sleep(Duration::from_millis(600)); // three times the ttl
-    assert_eq!(sync_ttl(1), 10);
-    assert_eq!(SYNC_TTL_LOG.take(), [1, 2, 1]);
+    for attempt in 0..ATTEMPTS {
+        let (one, two) = (10 * attempt + 1, 10 * attempt + 2);
+        SYNC_TTL_LOG.take();
+        let started = Instant::now();
+        assert_eq!(sync_ttl(one), one * 10);
+        assert_eq!(sync_ttl(one), one * 10);
+        assert_eq!(sync_ttl(two), two * 10);
+        if started.elapsed() >= WITHIN_TTL {
+            continue; // stalled: the second call may have come after the ttl
+        }
+        thread::sleep(Duration::from_millis(600)); // three times the ttl
+        assert_eq!(sync_ttl(one), one * 10);
+        assert_eq!(SYNC_TTL_LOG.take(), [one, two, one]);
+        return;
+    }
+    panic!("no attempt made three calls within {WITHIN_TTL:?}");
 }
 
 static ASYNC_TTL_LOG: Log = Log::new();
@@ -126,12 +142,22 @@ async fn async_ttl(x: u64) -> u64 {
 #[tokio::test]
 async fn async_cached_runs_body_once_per_key_until_ttl_passes() {
     let _shared = shared();
-    assert_eq!(async_ttl(1).await, 10);
-    assert_eq!(async_ttl(1).await, 10);
-    assert_eq!(async_ttl(2).await, 20);
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(async_ttl(1).await, 10);
-    assert_eq!(ASYNC_TTL_LOG.take(), [1, 2, 1]);
+    for attempt in 0..ATTEMPTS {
+        let (one, two) = (10 * attempt + 1, 10 * attempt + 2);
+        ASYNC_TTL_LOG.take();
+        let started = Instant::now();
+        assert_eq!(async_ttl(one).await, one * 10);
+        assert_eq!(async_ttl(one).await, one * 10);
+        assert_eq!(async_ttl(two).await, two * 10);
+        if started.elapsed() >= WITHIN_TTL {
+            continue; // stalled: see WITHIN_TTL
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(async_ttl(one).await, one * 10);
+        assert_eq!(ASYNC_TTL_LOG.take(), [one, two, one]);
+        return;
+    }
+    panic!("no attempt made three calls within {WITHIN_TTL:?}");
 }
 
 static DURATION_LOG: Log = Log::new();
@@ -1079,11 +1105,23 @@ fn an_entry_of_another_function_identity_is_ignored() {
 
 #[test]
 fn ttl_is_honoured_on_disk() {
-    let dir = temp_cache_dir("ttl");
     let value = r#"value=Labels { values: ["3", "3"] }"#;
-    assert_eq!(run_child(&dir.0, "short_lived"), format!("{value} runs=1"));
-    // Well within the ttl of 3 s: served from disk.
-    assert_eq!(run_child(&dir.0, "short_lived"), format!("{value} runs=0"));
+    // Two child processes must run within the ttl of 3 s; on a machine so
+    // loaded that they did not, the attempt proves nothing and is repeated.
+    let dir = (0..10)
+        .find_map(|attempt| {
+            let dir = temp_cache_dir(&format!("ttl-{attempt}"));
+            let started = Instant::now();
+            assert_eq!(run_child(&dir.0, "short_lived"), format!("{value} runs=1"));
+            let second = run_child(&dir.0, "short_lived");
+            if started.elapsed() >= Duration::from_secs(3) {
+                return None;
+            }
+            // Within the ttl: served from disk.
+            assert_eq!(second, format!("{value} runs=0"));
+            Some(dir)
+        })
+        .expect("no attempt ran two child processes within the ttl");
     thread::sleep(Duration::from_secs(5));
     assert_eq!(
         run_child(&dir.0, "short_lived"),
