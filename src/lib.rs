@@ -129,6 +129,44 @@ pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 /// up there. The process executor needs Unix; elsewhere its calls yield
 /// [`ExecError::WorkerStart`].
 pub use pagestate_macros::executor;
+/// A handle to one value in the current session that survives reruns:
+/// `use_state!(key, options...)` returns a [`StateRef<T>`].
+///
+/// The key is any expression that derefs to `str` (a literal, a
+/// `String`, `format!(..)`). Options:
+///
+/// | option | meaning |
+/// | --- | --- |
+/// | `factory = <expr>` | a `FnOnce() -> T` that initialises the state on first use (`|| 0`, `Vec::new`) |
+/// | `type = T` | the value type, when neither a factory nor an annotation tells it; the state starts uninitialised |
+/// | `namespace = <expr>` | a `&str` namespace (`module_path!()` for page-scoped state); default: the session-wide one |
+///
+/// The same key in two namespaces, or in two sessions, is two values.
+///
+/// ```
+/// use pagestate::{use_state, Session, StateRef};
+///
+/// Session::new().run(|| {
+///     let count = use_state!("count", factory = || 0_i64); // initialised on first use
+///     let name = use_state!("name", type = String); // typed, not initialised
+///     let title: StateRef<String> = use_state!("title"); // type from the annotation
+///     let rows = use_state!("rows", namespace = module_path!(), factory = Vec::<u32>::new);
+///     let i = 3;
+///     let cell = use_state!(format!("cell-{i}"), factory = || 0.0_f64); // computed key
+///
+///     assert_eq!(count.reduce(|n, by| n + by, 1), Ok(1));
+///     assert!(!name.is_initialized() && !title.is_initialized());
+///     rows.update(|rows| rows.push(7)).unwrap();
+///     assert_eq!((rows.get().unwrap(), cell.get()), (vec![7], Ok(0.0)));
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Outside a page run (no [`ScriptRunContext`] on the thread), with a
+/// message naming the fix: run the page inside [`Session::run`], or attach
+/// a captured context with [`ScriptRunContext::attach`]. The function form
+/// [`state`] returns [`StateError::NoContext`] instead.
 pub use pagestate_macros::use_state;
 
 /// Memoizes a function by its arguments, with the semantics of Streamlit's
