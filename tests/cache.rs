@@ -372,6 +372,63 @@ fn when_the_leader_panics_a_waiter_computes_instead() {
     assert_eq!(PANIC_WAIT_RUNS.load(Ordering::SeqCst), 2);
 }
 
+/// A value whose clone number `FRAGILE_PANIC_AT` panics.
+#[derive(Debug, PartialEq)]
+struct Fragile(u64);
+
+static FRAGILE_CLONES: AtomicUsize = AtomicUsize::new(0);
+static FRAGILE_PANIC_AT: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+impl Clone for Fragile {
+    fn clone(&self) -> Self {
+        let n = FRAGILE_CLONES.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == FRAGILE_PANIC_AT.load(Ordering::SeqCst) {
+            panic!("clone {n} fails");
+        }
+        Fragile(self.0)
+    }
+}
+
+static FRAGILE_LEADING: AtomicUsize = AtomicUsize::new(0);
+static FRAGILE_WAITER_CALLING: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+fn fragile(x: u64) -> Fragile {
+    FRAGILE_LEADING.store(1, Ordering::SeqCst);
+    // Let the waiter line up behind this flight first.
+    while FRAGILE_WAITER_CALLING.load(Ordering::SeqCst) == 0 {
+        thread::yield_now();
+    }
+    thread::sleep(Duration::from_millis(200));
+    // The leader clones its value once to hand it over and once to store
+    // it; the second clone fails, after the value was handed over.
+    FRAGILE_CLONES.store(0, Ordering::SeqCst);
+    FRAGILE_PANIC_AT.store(2, Ordering::SeqCst);
+    Fragile(x)
+}
+
+#[test]
+fn a_panicking_clone_while_storing_still_wakes_the_waiters() {
+    let _shared = shared();
+    let leader = thread::spawn(|| catch_unwind(|| fragile(5)).is_err());
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        while FRAGILE_LEADING.load(Ordering::SeqCst) == 0 {
+            thread::yield_now();
+        }
+        FRAGILE_WAITER_CALLING.store(1, Ordering::SeqCst);
+        let _ = done.send(catch_unwind(|| fragile(5)).map_err(|_| ()));
+    });
+    let waited = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the waiter was never woken");
+    assert!(
+        leader.join().unwrap(),
+        "the failed clone reached the leader"
+    );
+    assert_eq!(waited, Ok(Fragile(5)));
+}
+
 static PARSE_LOG: Log = Log::new();
 
 #[cached]

@@ -79,6 +79,8 @@ impl<K: CacheKey, V: CacheValue> Leader<K, V> {
 
 impl<K: CacheKey, V: CacheValue> Drop for Leader<K, V> {
     fn drop(&mut self) {
+        // The waiters wake even if a user's `Clone` below panics.
+        let _wake = WakeOnDrop(&self.flight.done);
         let cache = self.cache;
         let mut writer = cache.lock();
         if writer
@@ -94,9 +96,17 @@ impl<K: CacheKey, V: CacheValue> Drop for Leader<K, V> {
             }
         }
         drop(writer);
-        // Waiters registered their listeners under the writer lock while the
-        // flight was in the table, so none can miss this.
-        self.flight.done.notify(usize::MAX);
+        // `_wake` drops here. Waiters registered their listeners under the
+        // writer lock while the flight was in the table, so none can miss it.
+    }
+}
+
+/// Wakes every waiter of a flight when dropped, also during a panic.
+struct WakeOnDrop<'a>(&'a Event);
+
+impl Drop for WakeOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.notify(usize::MAX);
     }
 }
 
