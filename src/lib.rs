@@ -95,7 +95,7 @@ pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 /// | `thread` | run on pagestate's shared thread pool ([`ThreadPool`]: bounded, `min(32, CPUs + 4)` threads by default, started lazily) |
 /// | `process` | run in a warm pool of worker processes ([`ProcessPool`]: one per CPU by default) |
 /// | `with_script_run_context = true` | (`thread` only) capture the caller's [`ScriptRunContext`] at the call and attach it on the pool thread for the job; without a current context the future yields [`ExecError::NoScriptRunContext`] and the job never runs |
-/// | `timeout = 5` | seconds (`0.5` works too): the future yields [`ExecError::Timeout`]; a thread job is abandoned (it runs on, its result is dropped), a worker process is killed and replaced |
+/// | `timeout = 5` | seconds (`0.5` works too), counted from the call, waiting for a free thread or worker included: the future yields [`ExecError::Timeout`]; a job still queued then never runs, a running thread job is abandoned (it runs on, its result is dropped), a worker process is killed and replaced |
 ///
 /// # Thread jobs
 ///

@@ -187,6 +187,35 @@ fn a_dropped_future_whose_job_was_not_dispatched_runs_no_job() {
     let _ = std::fs::remove_file(&trace);
 }
 
+#[executor(process, timeout = 1)]
+fn touch_in_time(path: std::path::PathBuf) -> bool {
+    std::fs::write(path, b"ran").is_ok()
+}
+
+#[test]
+fn a_timeout_counts_from_the_call_even_while_every_worker_is_busy() {
+    let _serial = pool();
+    let trace = std::env::temp_dir().join(format!("pagestate-queued-{}", std::process::id()));
+    let _ = std::fs::remove_file(&trace);
+    // Both workers are busy for three seconds; the touch waits behind them,
+    // and its one-second timeout must fire meanwhile.
+    let busy: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(3000)).collect();
+    assert_eq!(
+        block_on(touch_in_time(trace.clone())),
+        Err(ExecError::Timeout(Duration::from_secs(1)))
+    );
+    for job in busy {
+        assert!(block_on(job).is_ok(), "a busy worker was killed");
+    }
+    let after: Vec<_> = (0..WORKERS).map(|_| worker_pid()).collect();
+    for job in after {
+        assert!(block_on(job).is_ok());
+    }
+    assert!(!trace.exists(), "the timed-out job ran later");
+    assert_eq!(block_on(touch_in_time(trace.clone())), Ok(true));
+    let _ = std::fs::remove_file(&trace);
+}
+
 /// 1 and 3 cannot be encoded; 4 cannot be decoded.
 #[derive(Debug, PartialEq)]
 struct Picky(u32);

@@ -6,10 +6,11 @@ use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::codec::Codec;
 use super::error::{AlreadyStarted, ExecError};
+use super::thread_pool::Reply;
 use super::worker::ProcessFunction;
 use futures_channel::oneshot;
 
@@ -89,7 +90,9 @@ struct Job {
     function: &'static str,
     arguments: Vec<u8>,
     timeout: Option<Duration>,
-    reply: oneshot::Sender<Result<Vec<u8>, ExecError>>,
+    /// When the timeout ends, counted from the call.
+    deadline: Option<Instant>,
+    reply: Reply<Vec<u8>>,
 }
 
 /// Sends a call of `function` with its encoded `arguments` to the process
@@ -110,7 +113,9 @@ pub fn run_in_process<T>(
         function: function.id,
         arguments,
         timeout,
-        reply,
+        // A timeout too far out to represent is no timeout.
+        deadline: timeout.and_then(|limit| Instant::now().checked_add(limit)),
+        reply: Reply::new(reply, timeout),
     };
     match imp::submit(job) {
         Ok(()) => ProcessFuture {
@@ -271,14 +276,22 @@ mod imp {
         let mut worker = Worker::start(executable).ok();
         for job in queue.iter() {
             if job.reply.is_canceled() {
-                continue; // the caller dropped the future before dispatch
+                continue; // the caller dropped the future, or timed out, before dispatch
+            }
+            if job
+                .deadline
+                .is_some_and(|deadline| Instant::now() >= deadline)
+            {
+                let timeout = job.timeout.expect("a deadline needs a timeout");
+                job.reply.send(Err(ExecError::Timeout(timeout)));
+                continue; // timed out while queued: never dispatched
             }
             let current = match worker.take() {
                 Some(worker) => worker,
                 None => match Worker::start(executable) {
                     Ok(worker) => worker,
                     Err(error) => {
-                        let _ = job.reply.send(Err(error));
+                        job.reply.send(Err(error));
                         continue;
                     }
                 },
@@ -295,7 +308,7 @@ mod imp {
                     Err(error) => (Err(error), None),
                 },
             };
-            let _ = job.reply.send(outcome);
+            job.reply.send(outcome);
             // A lost worker is replaced now, so the next job finds it warm.
             worker = survivor.or_else(|| Worker::start(executable).ok());
         }
@@ -394,11 +407,7 @@ mod imp {
         /// Reads the reply to the job just sent. Returns the outcome and the
         /// worker, unless the worker was lost.
         fn reply(mut self, job: &Job) -> (Result<Vec<u8>, ExecError>, Option<Worker>) {
-            // A timeout too far out to represent is no timeout.
-            let deadline = job
-                .timeout
-                .and_then(|limit| Instant::now().checked_add(limit));
-            match self.read_frame(deadline, None) {
+            match self.read_frame(job.deadline, None) {
                 Ok(frame) => match frame.split_first() {
                     Some((&codec::REPLY_OK, result)) => (Ok(result.to_vec()), Some(self)),
                     Some((&codec::REPLY_PANICKED, message)) => (
