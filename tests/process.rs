@@ -483,8 +483,15 @@ fn a_worker_that_died_while_idle_is_replaced_and_the_next_job_runs() {
         let killed = Command::new("kill").args(["-9", pid]).status().unwrap();
         assert!(killed.success());
     }
+    // A killed process shows as a zombie while its other threads still
+    // exit and hold its pipes open: wait until they are gone too.
+    let exited = |pid: &String| {
+        let entries =
+            |dir: &str| std::fs::read_dir(format!("/proc/{pid}/{dir}")).map_or(0, |d| d.count());
+        !is_running(pid) && entries("task") <= 1 && entries("fd") == 0
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while pids.iter().any(|pid| is_running(pid)) && Instant::now() < deadline {
+    while !pids.iter().all(exited) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     // Both managers now hold a dead worker; each takes one of these jobs,
