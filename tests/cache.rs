@@ -982,6 +982,21 @@ mod persisted {
         pub values: Vec<String>,
     }
 
+    pub static SLOW_ENTERED: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+    pub static SLOW_RELEASED: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+
+    /// Computes until released, so that the cache can be cleared meanwhile.
+    #[cached(persist = "disk")]
+    pub fn slow_square(x: u64) -> u64 {
+        SLOW_ENTERED.store(true, Ordering::SeqCst);
+        while !SLOW_RELEASED.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        x * x
+    }
+
     #[cached(persist = "disk", ttl = 3)]
     pub fn short_lived(x: u64) -> Labels {
         RUNS.fetch_add(1, Ordering::SeqCst);
@@ -1014,6 +1029,15 @@ fn persistence_child() {
         "call_then_invalidate" => {
             persisted::square(7);
             format!("removed={}", persisted::square::invalidate(7))
+        }
+        "clear_while_computing" => {
+            let computing = thread::spawn(|| persisted::slow_square(7));
+            while !persisted::SLOW_ENTERED.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
+            persisted::slow_square::clear();
+            persisted::SLOW_RELEASED.store(true, Ordering::SeqCst);
+            format!("value={}", computing.join().unwrap())
         }
         "clear_all" => {
             clear_all_caches();
@@ -1185,6 +1209,16 @@ fn ttl_is_honoured_on_disk() {
         format!("{value} runs=1"),
         "expired on disk"
     );
+}
+
+#[test]
+fn a_computation_running_while_its_cache_is_cleared_writes_no_file() {
+    let dir = temp_cache_dir("clear-while-computing");
+    // The caller still gets its value...
+    assert_eq!(run_child(&dir.0, "clear_while_computing"), "value=49");
+    // ...but it is not stored, on disk either: a restart recomputes.
+    let files = entry_files(&dir.0);
+    assert!(files.values().all(Vec::is_empty), "{files:?}");
 }
 
 #[test]

@@ -49,7 +49,11 @@ impl<V> Flight<V> {
     }
 
     pub(crate) fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Relaxed);
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
     }
 }
 
@@ -91,7 +95,7 @@ impl<K: CacheKey, V: CacheValue> Drop for Leader<K, V> {
             writer.flights.remove(&self.key);
         }
         if let Some(value) = self.flight.value.get() {
-            if !self.flight.cancelled.load(Ordering::Relaxed) {
+            if !self.flight.is_cancelled() {
                 cache.insert_locked(&mut writer, self.key.clone(), value.clone(), self.expires);
             }
         }
@@ -169,7 +173,15 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         if let Some(value) = outcome.cached() {
             let expires = self.expiry_from_now();
             if let Some(disk) = &self.disk {
-                disk.store(&leader.key, value, self.settings.ttl);
+                if !leader.flight.is_cancelled() {
+                    disk.store(&leader.key, value, self.settings.ttl);
+                    // A clear or invalidate cancels the flight before it
+                    // deletes files: if it did so meanwhile, it may have
+                    // missed this file.
+                    if leader.flight.is_cancelled() {
+                        disk.remove(&leader.key);
+                    }
+                }
             }
             leader.complete(value.clone(), expires);
         }
