@@ -203,7 +203,8 @@ fn type_mismatch_never_touches_the_stored_value() {
     );
     assert_eq!(
         error.to_string(),
-        "state `shape` in the session namespace holds a `i64`, not a `alloc::string::String`"
+        "state `shape` in the session namespace holds a `i64`, not a `alloc::string::String`: \
+         access it as `i64`, or `clear()` it before storing another type"
     );
     assert!(as_text.set("seven".into()).is_err());
     assert!(as_text.update(|s| s.push('!')).is_err());

@@ -114,7 +114,8 @@ impl fmt::Display for StateError {
                 found,
             } => write!(
                 f,
-                "{} holds a `{found}`, not a `{expected}`",
+                "{} holds a `{found}`, not a `{expected}`: access it as `{found}`, \
+                 or `clear()` it before storing another type",
                 Address(namespace.as_deref(), key)
             ),
             StateError::NoContext { namespace, key } => write!(
