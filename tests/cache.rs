@@ -282,6 +282,26 @@ fn waiters_await_without_blocking_the_thread_under_block_on() {
     assert_eq!(block_on_one_key::stats().hits, 7);
 }
 
+static SMOL_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+async fn smol_one_key(x: u64) -> u64 {
+    SMOL_RUNS.fetch_add(1, Ordering::SeqCst);
+    smol::Timer::after(Duration::from_millis(100)).await;
+    x * 2
+}
+
+#[test]
+fn sixteen_smol_tasks_with_one_key_run_the_body_once() {
+    let _shared = shared();
+    let results = smol::block_on(async {
+        let tasks: Vec<_> = (0..16).map(|_| smol::spawn(smol_one_key(21))).collect();
+        futures::future::join_all(tasks).await
+    });
+    assert_eq!(results, vec![42; 16]);
+    assert_eq!(SMOL_RUNS.load(Ordering::SeqCst), 1);
+}
+
 static DROPPED_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 #[cached]
