@@ -390,7 +390,9 @@ struct Running(usize);
 impl Running {
     fn enter<V>(flight: &Arc<Flight<V>>) -> Running {
         let id = Arc::as_ptr(flight) as usize;
-        RUNNING.with(|running| running.borrow_mut().push(id));
+        // During thread teardown the list may be gone: then nothing is
+        // marked, and nothing can be detected, but the call still works.
+        let _ = RUNNING.try_with(|running| running.borrow_mut().push(id));
         Running(id)
     }
 
