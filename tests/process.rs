@@ -504,6 +504,26 @@ fn a_worker_that_died_while_idle_is_replaced_and_the_next_job_runs() {
     assert_eq!(zombie_children(), Vec::<String>::new());
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn a_worker_killed_while_idle_is_reaped_without_waiting_for_a_job() {
+    let _serial = pool();
+    let pid = block_on(worker_pid()).unwrap().to_string();
+    let killed = Command::new("kill").args(["-9", &pid]).status().unwrap();
+    assert!(killed.success());
+    // No job follows: the pool must notice on its own.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the killed worker is left a zombie: {:?}",
+        zombie_children()
+    );
+    assert!(block_on(worker_pid()).is_ok());
+}
+
 #[executor(process)]
 fn square(n: u64) -> u64 {
     n * n

@@ -201,7 +201,7 @@ mod imp {
     use std::thread;
     use std::time::{Duration, Instant};
 
-    use crossbeam_channel::{Receiver, Sender};
+    use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
     use once_cell::sync::OnceCell;
 
     use super::super::codec::{self, PARENT_ENV, PROTOCOL_VERSION, WORKER_ENV};
@@ -211,6 +211,9 @@ mod imp {
     /// a loaded machine; a child that is not a worker is usually caught much
     /// sooner, when it exits or prints something that is not a hello.
     const HELLO_TIMEOUT: Duration = Duration::from_secs(20);
+
+    /// How often an idle manager checks that its worker is still alive.
+    const IDLE_CHECK: Duration = Duration::from_secs(1);
 
     static POOL: OnceCell<Result<Sender<Job>, String>> = OnceCell::new();
 
@@ -274,7 +277,20 @@ mod imp {
     fn manage(executable: &PathBuf, queue: &Receiver<Job>) {
         // Warm: start the worker before the first job arrives.
         let mut worker = Worker::start(executable).ok();
-        for job in queue.iter() {
+        loop {
+            let job = match queue.recv_timeout(IDLE_CHECK) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    // A worker that died while idle (killed, out of memory)
+                    // is reaped and replaced now, not at the next job: no
+                    // zombie lingers, and the next job finds a warm worker.
+                    if worker.as_mut().is_some_and(Worker::exited) {
+                        worker = Worker::start(executable).ok();
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
             if job.reply.is_canceled() {
                 continue; // the caller dropped the future, or timed out, before dispatch
             }
@@ -498,6 +514,11 @@ mod imp {
                 }
             }
             Ok(())
+        }
+
+        /// Whether the worker has exited; reaps it if so.
+        fn exited(&mut self) -> bool {
+            matches!(self.child.try_wait(), Ok(Some(_)))
         }
 
         /// Kills the worker (a no-op if it already exited) and reaps it.
