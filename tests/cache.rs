@@ -717,6 +717,37 @@ fn session_entries_are_invisible_to_other_sessions_and_freed_with_them() {
     assert_eq!(GREETING_LOG.take(), [bob.id().as_u64()]);
 }
 
+/// Each value holds the only handle of another session, so evicting or
+/// purging an entry ends that session, which purges session caches again.
+#[cached(scope = "session", max_entries = 1)]
+fn helper_session(x: u64) -> (u64, Session) {
+    (x, Session::new())
+}
+
+#[test]
+fn values_holding_the_last_handle_of_a_session_are_dropped_without_deadlock() {
+    let _shared = shared();
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let page = Session::new();
+        page.run(|| {
+            for x in 0..2000 {
+                assert_eq!(helper_session(x).0, x);
+            }
+        });
+        let _ = done.send(helper_session::stats().entries);
+        drop(page);
+        let _ = done.send(helper_session::stats().entries);
+    });
+    let wait = || {
+        finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("deadlocked")
+    };
+    assert_eq!(wait(), 1, "max_entries = 1 held");
+    assert_eq!(wait(), 0, "the page's entry left with its session");
+}
+
 #[test]
 fn session_scope_without_a_run_context_panics_with_the_fix() {
     let _shared = shared();
