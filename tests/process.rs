@@ -460,6 +460,12 @@ fn many_worker_deaths_leak_no_fds_and_leave_no_zombies() {
         assert!(block_on(panic_in_worker("p".into())).is_err());
         assert!(block_on(worker_pid()).is_ok());
     }
+    // A manager replaces its dead worker after replying, so the last
+    // replacement may still be starting: wait for the counts to settle.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (open_fds() != fds_before || !zombie_children().is_empty()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(open_fds(), fds_before, "pipes of dead workers leaked");
     assert_eq!(
         zombie_children(),
