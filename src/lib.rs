@@ -291,6 +291,10 @@ pub use pagestate_macros::use_state;
 ///   any single-flight cache would.
 /// - In an `async fn`, a session-scoped cache finds its session when the
 ///   future is first polled, as `use_state!` in the body would.
+/// - A session-scoped value that holds a handle of its own session (a
+///   [`StateRef`], a [`Session`], a [`ScriptRunContext`]) keeps that session
+///   alive, so dropping the session's other handles does not free it; call
+///   [`Session::close`] to free it.
 pub use pagestate_macros::cached;
 
 #[doc(hidden)]
