@@ -95,7 +95,7 @@ pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 /// | `thread` | run on pagestate's shared thread pool ([`ThreadPool`]: bounded, `min(32, CPUs + 4)` threads by default, started lazily) |
 /// | `process` | run in a warm pool of worker processes ([`ProcessPool`]: one per CPU by default) |
 /// | `with_script_run_context = true` | (`thread` only) capture the caller's [`ScriptRunContext`] at the call and attach it on the pool thread for the job; without a current context the future yields [`ExecError::NoScriptRunContext`] and the job never runs |
-/// | `timeout = 5` | seconds (`0.5` works too): the future yields [`ExecError::Timeout`]; a thread job is abandoned (it runs on, its result is dropped), a worker process is killed and replaced |
+/// | `timeout = 5` | seconds (`0.5` works too), counted from the call, waiting for a free thread or worker included: the future yields [`ExecError::Timeout`]; a job still queued then never runs, a running thread job is abandoned (it runs on, its result is dropped), a worker process is killed and replaced |
 ///
 /// # Thread jobs
 ///
@@ -129,6 +129,44 @@ pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 /// up there. The process executor needs Unix; elsewhere its calls yield
 /// [`ExecError::WorkerStart`].
 pub use pagestate_macros::executor;
+/// A handle to one value in the current session that survives reruns:
+/// `use_state!(key, options...)` returns a [`StateRef<T>`].
+///
+/// The key is any expression that derefs to `str` (a literal, a
+/// `String`, `format!(..)`). Options:
+///
+/// | option | meaning |
+/// | --- | --- |
+/// | `factory = <expr>` | a `FnOnce() -> T` that initialises the state on first use (`|| 0`, `Vec::new`) |
+/// | `type = T` | the value type, when neither a factory nor an annotation tells it; the state starts uninitialised |
+/// | `namespace = <expr>` | a `&str` namespace (`module_path!()` for page-scoped state); default: the session-wide one |
+///
+/// The same key in two namespaces, or in two sessions, is two values.
+///
+/// ```
+/// use pagestate::{use_state, Session, StateRef};
+///
+/// Session::new().run(|| {
+///     let count = use_state!("count", factory = || 0_i64); // initialised on first use
+///     let name = use_state!("name", type = String); // typed, not initialised
+///     let title: StateRef<String> = use_state!("title"); // type from the annotation
+///     let rows = use_state!("rows", namespace = module_path!(), factory = Vec::<u32>::new);
+///     let i = 3;
+///     let cell = use_state!(format!("cell-{i}"), factory = || 0.0_f64); // computed key
+///
+///     assert_eq!(count.reduce(|n, by| n + by, 1), Ok(1));
+///     assert!(!name.is_initialized() && !title.is_initialized());
+///     rows.update(|rows| rows.push(7)).unwrap();
+///     assert_eq!((rows.get().unwrap(), cell.get()), (vec![7], Ok(0.0)));
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Outside a page run (no [`ScriptRunContext`] on the thread), with a
+/// message naming the fix: run the page inside [`Session::run`], or attach
+/// a captured context with [`ScriptRunContext::attach`]. The function form
+/// [`state`] returns [`StateError::NoContext`] instead.
 pub use pagestate_macros::use_state;
 
 /// Memoizes a function by its arguments, with the semantics of Streamlit's
@@ -246,10 +284,17 @@ pub use pagestate_macros::use_state;
 ///   cached function declared inside another function's body cannot use
 ///   that body's local types in its arguments' types or its `ttl`/`key`
 ///   expressions.
-/// - A body that calls its own function with the same key waits for itself
-///   forever, as any single-flight cache would.
+/// - A body that calls its own function with the same key cannot be served
+///   (the inner call would wait for the outer one forever): on the same
+///   thread, such a call panics with a message saying so. Through another
+///   thread (a job it waits for) it is not detected and waits forever, as
+///   any single-flight cache would.
 /// - In an `async fn`, a session-scoped cache finds its session when the
 ///   future is first polled, as `use_state!` in the body would.
+/// - A session-scoped value that holds a handle of its own session (a
+///   [`StateRef`], a [`Session`], a [`ScriptRunContext`]) keeps that session
+///   alive, so dropping the session's other handles does not free it; call
+///   [`Session::close`] to free it.
 pub use pagestate_macros::cached;
 
 #[doc(hidden)]

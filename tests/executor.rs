@@ -264,6 +264,19 @@ async fn futures_work_under_tokio() {
     assert!(a.is_ok() && b.is_ok());
 }
 
+#[test]
+fn futures_work_under_smol() {
+    pool();
+    let session = Session::new();
+    let future = session.run(session_id_soon);
+    let (a, b, c) = smol::block_on(async {
+        let (a, b) = (nap(), async_where_am_i("smol".to_owned()));
+        (future.await, a.await, b.await)
+    });
+    assert_eq!(a, Ok(session.id()));
+    assert!(b.is_ok() && c.is_ok());
+}
+
 #[executor(thread)]
 fn parse(text: String) -> u64 {
     text.parse().unwrap()

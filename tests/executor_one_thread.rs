@@ -125,6 +125,39 @@ fn a_timeout_on_the_only_thread_is_followed_by_jobs_that_succeed() {
     assert_eq!(ThreadPool::started_threads(), 1);
 }
 
+/// Holds the only pool thread until released, or for 30 s at most.
+#[executor(thread)]
+fn hold_the_thread(release: mpsc::Receiver<()>) -> bool {
+    release.recv_timeout(Duration::from_secs(30)).is_ok()
+}
+
+static QUEUED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[executor(thread, timeout = 1)]
+fn quick_but_queued() -> usize {
+    QUEUED_RUNS.fetch_add(1, Ordering::SeqCst) + 1
+}
+
+#[test]
+fn a_timeout_counts_from_the_call_even_while_the_pool_is_busy() {
+    let _serial = one_thread();
+    let (release, wait) = mpsc::channel();
+    let blocker = hold_the_thread(wait); // occupies the only thread
+                                         // Queued behind the blocker: its timeout must still fire, not wait for
+                                         // a thread that may never come free.
+    assert_eq!(
+        block_on(quick_but_queued()),
+        Err(ExecError::Timeout(Duration::from_secs(1)))
+    );
+    release.send(()).unwrap();
+    assert_eq!(block_on(blocker), Ok(true), "the blocker was still running");
+    // Jobs run in order: once this one ran, the timed-out one had its turn
+    // and, as nobody waits for it any more, did not run.
+    assert!(block_on(context_here()).is_ok());
+    assert_eq!(QUEUED_RUNS.load(Ordering::SeqCst), 0);
+    assert_eq!(block_on(quick_but_queued()), Ok(1));
+}
+
 #[executor(thread)]
 fn explode(n: u32) -> u32 {
     if n.is_multiple_of(2) {

@@ -187,6 +187,35 @@ fn a_dropped_future_whose_job_was_not_dispatched_runs_no_job() {
     let _ = std::fs::remove_file(&trace);
 }
 
+#[executor(process, timeout = 1)]
+fn touch_in_time(path: std::path::PathBuf) -> bool {
+    std::fs::write(path, b"ran").is_ok()
+}
+
+#[test]
+fn a_timeout_counts_from_the_call_even_while_every_worker_is_busy() {
+    let _serial = pool();
+    let trace = std::env::temp_dir().join(format!("pagestate-queued-{}", std::process::id()));
+    let _ = std::fs::remove_file(&trace);
+    // Both workers are busy for three seconds; the touch waits behind them,
+    // and its one-second timeout must fire meanwhile.
+    let busy: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(3000)).collect();
+    assert_eq!(
+        block_on(touch_in_time(trace.clone())),
+        Err(ExecError::Timeout(Duration::from_secs(1)))
+    );
+    for job in busy {
+        assert!(block_on(job).is_ok(), "a busy worker was killed");
+    }
+    let after: Vec<_> = (0..WORKERS).map(|_| worker_pid()).collect();
+    for job in after {
+        assert!(block_on(job).is_ok());
+    }
+    assert!(!trace.exists(), "the timed-out job ran later");
+    assert_eq!(block_on(touch_in_time(trace.clone())), Ok(true));
+    let _ = std::fs::remove_file(&trace);
+}
+
 /// 1 and 3 cannot be encoded; 4 cannot be decoded.
 #[derive(Debug, PartialEq)]
 struct Picky(u32);
@@ -383,6 +412,122 @@ fn a_process_the_constructor_did_not_catch_starts_no_workers() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("REFUSED"), "{stdout}");
     assert!(output.status.success(), "{stdout}");
+}
+
+/// The pids of the processes that are this process's children and zombies.
+#[cfg(target_os = "linux")]
+fn zombie_children() -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut zombies = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+        let mut fields = stat.rsplit(')').next().unwrap_or("").split_whitespace();
+        if fields.next() == Some("Z") && fields.next() == Some(me.as_str()) {
+            zombies.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    zombies
+}
+
+#[cfg(target_os = "linux")]
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn many_worker_deaths_leak_no_fds_and_leave_no_zombies() {
+    let _serial = pool();
+    // Warm: both workers started, as after any earlier test.
+    let warm: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(200)).collect();
+    for job in warm {
+        assert!(block_on(job).is_ok());
+    }
+    let fds_before = open_fds();
+    for round in 0..12 {
+        let crash = if round % 2 == 0 {
+            block_on(abort_worker())
+        } else {
+            block_on(exit_worker(round))
+        };
+        assert!(
+            matches!(crash, Err(ExecError::WorkerDied { .. })),
+            "{crash:?}"
+        );
+        assert!(block_on(panic_in_worker("p".into())).is_err());
+        assert!(block_on(worker_pid()).is_ok());
+    }
+    // A manager replaces its dead worker after replying, so the last
+    // replacement may still be starting: wait for the counts to settle.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (open_fds() != fds_before || !zombie_children().is_empty()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(open_fds(), fds_before, "pipes of dead workers leaked");
+    assert_eq!(
+        zombie_children(),
+        Vec::<String>::new(),
+        "dead workers were not reaped"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_worker_that_died_while_idle_is_replaced_and_the_next_job_runs() {
+    let _serial = pool();
+    // One long job per worker at once: each manager takes one, so these are
+    // the pids of both workers.
+    let jobs: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(500)).collect();
+    let pids: Vec<String> = jobs
+        .into_iter()
+        .map(|job| block_on(job).unwrap().to_string())
+        .collect();
+    for pid in &pids {
+        let killed = Command::new("kill").args(["-9", pid]).status().unwrap();
+        assert!(killed.success());
+    }
+    // A killed process shows as a zombie while its other threads still
+    // exit and hold its pipes open: wait until they are gone too.
+    let exited = |pid: &String| {
+        let entries =
+            |dir: &str| std::fs::read_dir(format!("/proc/{pid}/{dir}")).map_or(0, |d| d.count());
+        !is_running(pid) && entries("task") <= 1 && entries("fd") == 0
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pids.iter().all(exited) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Both managers now hold a dead worker; each takes one of these jobs,
+    // which never reached a worker and so must not fail as if it had.
+    let jobs: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(500)).collect();
+    for job in jobs {
+        let pid = block_on(job).expect("the job ran on a fresh worker");
+        assert!(!pids.contains(&pid.to_string()));
+    }
+    assert_eq!(zombie_children(), Vec::<String>::new());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_worker_killed_while_idle_is_reaped_without_waiting_for_a_job() {
+    let _serial = pool();
+    let pid = block_on(worker_pid()).unwrap().to_string();
+    let killed = Command::new("kill").args(["-9", &pid]).status().unwrap();
+    assert!(killed.success());
+    // No job follows: the pool must notice on its own.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the killed worker is left a zombie: {:?}",
+        zombie_children()
+    );
+    assert!(block_on(worker_pid()).is_ok());
 }
 
 #[executor(process)]

@@ -203,7 +203,8 @@ fn type_mismatch_never_touches_the_stored_value() {
     );
     assert_eq!(
         error.to_string(),
-        "state `shape` in the session namespace holds a `i64`, not a `alloc::string::String`"
+        "state `shape` in the session namespace holds a `i64`, not a `alloc::string::String`: \
+         access it as `i64`, or `clear()` it before storing another type"
     );
     assert!(as_text.set("seven".into()).is_err());
     assert!(as_text.update(|s| s.push('!')).is_err());
@@ -372,4 +373,46 @@ fn host_code_reaches_a_session_without_entering_it() {
     assert_eq!(theme.key(), "theme");
     assert_eq!(theme.namespace(), None);
     assert_eq!(theme.session(), &session);
+}
+
+#[test]
+fn a_closure_touching_its_own_state_panics_instead_of_deadlocking() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let session = Session::new();
+        let count = session.state::<i64>(None, "count");
+        count.set(1).unwrap();
+        let message = |outcome: std::thread::Result<()>| {
+            outcome
+                .err()
+                .and_then(|panic| panic.downcast_ref::<String>().cloned())
+        };
+        let same = count.clone();
+        let in_update = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            count.update(|n| *n += same.get().unwrap()).unwrap();
+        }));
+        let in_with = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            count.with(|_| same.set(5).unwrap()).unwrap();
+        }));
+        // Reading inside a read is fine, and the state is still usable.
+        let nested_read = count.with(|n| *n + same.get().unwrap());
+        let _ = done.send((
+            message(in_update),
+            message(in_with),
+            nested_read,
+            count.get(),
+        ));
+    });
+    let (in_update, in_with, nested_read, after) = finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("deadlocked");
+    for message in [in_update, in_with] {
+        let message = message.expect("a panic with a message");
+        assert!(
+            message.contains("state `count` in the session namespace was used inside its own"),
+            "{message}"
+        );
+    }
+    assert_eq!(nested_read, Ok(2));
+    assert_eq!(after, Ok(1));
 }

@@ -153,7 +153,61 @@ pub(crate) fn on_session_end(hook: impl Fn(SessionId) + Send + Sync + 'static) {
         .push(Arc::new(hook));
 }
 
+thread_local! {
+    /// How many [`DeferSessionEnds`] guards this thread holds, and the
+    /// sessions that ended meanwhile.
+    static DEFERRED: RefCell<(usize, Vec<SessionId>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+/// While held, sessions that end on this thread run their end hooks only
+/// when the last such guard drops.
+///
+/// A cache holds one while it holds its lock: a value it drops (an evicted,
+/// replaced or purged entry) may be the last handle of a session, whose end
+/// hooks lock the caches again and would deadlock on that lock.
+pub(crate) struct DeferSessionEnds(PhantomData<*const ()>);
+
+impl DeferSessionEnds {
+    pub(crate) fn new() -> Self {
+        let _ = DEFERRED.try_with(|deferred| deferred.borrow_mut().0 += 1);
+        DeferSessionEnds(PhantomData)
+    }
+}
+
+impl Drop for DeferSessionEnds {
+    fn drop(&mut self) {
+        let ended = DEFERRED
+            .try_with(|deferred| {
+                let mut deferred = deferred.borrow_mut();
+                deferred.0 -= 1;
+                if deferred.0 == 0 {
+                    std::mem::take(&mut deferred.1)
+                } else {
+                    Vec::new()
+                }
+            })
+            .unwrap_or_default();
+        for id in ended {
+            run_end_hooks(id);
+        }
+    }
+}
+
 fn run_end_hooks(id: SessionId) {
+    let deferred = DEFERRED
+        .try_with(|deferred| {
+            let mut deferred = deferred.borrow_mut();
+            if deferred.0 > 0 {
+                deferred.1.push(id);
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false);
+    if deferred {
+        return;
+    }
     // Run the hooks unlocked: freeing entries may drop the last handle of
     // another session, which runs these hooks again.
     let hooks = END_HOOKS

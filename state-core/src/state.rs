@@ -2,6 +2,7 @@
 //! (namespace, key) inside one [`Session`].
 
 use std::any::{type_name, Any};
+use std::cell::RefCell;
 use std::error::Error;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -115,7 +116,8 @@ impl fmt::Display for StateError {
                 found,
             } => write!(
                 f,
-                "{} holds a `{found}`, not a `{expected}`",
+                "{} holds a `{found}`, not a `{expected}`: access it as `{found}`, \
+                 or `clear()` it before storing another type",
                 Address(namespace.as_deref(), key)
             ),
             StateError::NoContext { namespace, key } => write!(
@@ -204,6 +206,68 @@ impl StateMap {
         // may touch state.
         drop(dropped);
     }
+}
+
+thread_local! {
+    /// The slots whose lock this thread holds while it runs a caller's
+    /// closure (`with`, `update`, `reduce`), and whether for writing.
+    static HELD: RefCell<Vec<(usize, bool)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks a slot as locked by this thread while a caller's closure runs, so
+/// that the closure touching the same state panics instead of deadlocking
+/// on the lock its own call holds.
+struct Held(usize);
+
+impl Held {
+    fn id(slot: &Arc<Slot>) -> usize {
+        Arc::as_ptr(slot) as usize
+    }
+
+    /// Panics if locking `slot` (for writing, or reading) now would wait
+    /// for this thread itself.
+    #[track_caller]
+    fn check(slot: &Arc<Slot>, write: bool) {
+        let id = Held::id(slot);
+        let conflict = HELD
+            .try_with(|held| {
+                held.borrow()
+                    .iter()
+                    .any(|&(held, held_write)| held == id && (write || held_write))
+            })
+            .unwrap_or(false);
+        if conflict {
+            reentry_panic(slot);
+        }
+    }
+
+    fn enter(slot: &Arc<Slot>, write: bool) -> Held {
+        let id = Held::id(slot);
+        let _ = HELD.try_with(|held| held.borrow_mut().push((id, write)));
+        Held(id)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = HELD.try_with(|held| {
+            let mut held = held.borrow_mut();
+            if let Some(at) = held.iter().rposition(|&(id, _)| id == self.0) {
+                held.remove(at);
+            }
+        });
+    }
+}
+
+#[cold]
+#[track_caller]
+fn reentry_panic(slot: &Slot) -> ! {
+    panic!(
+        "{} was used inside its own `update`, `reduce` or `with` closure, which holds its \
+         lock: this would wait forever. Read what the closure needs before the call, or \
+         change the value through the closure's argument",
+        Address(slot.namespace.as_deref(), &slot.key)
+    )
 }
 
 /// The home of one (namespace, key) in one session.
@@ -311,7 +375,8 @@ impl<T: Send + Sync + 'static> StateRef<T> {
     }
 
     /// Calls `f` with a reference to the current value. The state is locked
-    /// for reading meanwhile: `f` must not write to this same state.
+    /// for reading meanwhile: `f` may read this same state, but writing to
+    /// it would wait forever, so it panics.
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, StateError> {
         self.read(|stored| Ok(f(self.downcast_ref(stored)?)))
     }
@@ -337,7 +402,8 @@ impl<T: Send + Sync + 'static> StateRef<T> {
     /// Replaces the value with `reducer(value, arg)` and returns the new value.
     ///
     /// The state stays locked from read to write, so concurrent reducers never
-    /// lose an update; `reducer` must not touch this same state. On an
+    /// lose an update; `reducer` must not touch this same state (it would
+    /// wait forever, so it panics). On an
     /// uninitialised state it fails and `reducer` is never called. If
     /// `reducer` panics, the state keeps its previous value.
     ///
@@ -359,7 +425,8 @@ impl<T: Send + Sync + 'static> StateRef<T> {
     }
 
     /// Calls `f` with a mutable reference to the current value, under the
-    /// state's write lock; `f` must not touch this same state.
+    /// state's write lock; `f` must not touch this same state (it would wait
+    /// forever, so it panics).
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, StateError> {
         self.write(|stored| match stored {
             None => Err(self.uninitialized()),
@@ -402,38 +469,46 @@ impl<T: Send + Sync + 'static> StateRef<T> {
     }
 
     fn read<R>(&self, f: impl FnOnce(Option<&Stored>) -> R) -> R {
+        Held::check(&self.slot, false);
         let value = self
             .slot
             .value
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         if !value.orphaned {
+            let _held = Held::enter(&self.slot, false);
             return f(value.stored.as_ref());
         }
         drop(value);
         loop {
             let slot = self.live_slot();
+            Held::check(&slot, false);
             let value = slot.value.read().unwrap_or_else(PoisonError::into_inner);
             if !value.orphaned {
+                let _held = Held::enter(&slot, false);
                 return f(value.stored.as_ref());
             }
         }
     }
 
     fn write<R>(&self, f: impl FnOnce(&mut Option<Stored>) -> R) -> R {
+        Held::check(&self.slot, true);
         let mut value = self
             .slot
             .value
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if !value.orphaned {
+            let _held = Held::enter(&self.slot, true);
             return self.slot.change(&mut value, f);
         }
         drop(value);
         loop {
             let slot = self.live_slot();
+            Held::check(&slot, true);
             let mut value = slot.value.write().unwrap_or_else(PoisonError::into_inner);
             if !value.orphaned {
+                let _held = Held::enter(&slot, true);
                 return slot.change(&mut value, f);
             }
         }

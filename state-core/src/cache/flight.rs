@@ -9,8 +9,16 @@
 //! cleared the key meanwhile), removes the flight and wakes the waiters.
 //! Waiters take the leader's value; if there is none they start over, and
 //! one of them leads the next attempt. Nothing is poisoned.
+//!
+//! A computation that waits for itself (its body calls the function again
+//! with the same key) could never finish. While a leader computes on a
+//! thread (a sync body, or one poll of an async one), its flight is marked
+//! as running there; a caller on that thread that finds the flight panics
+//! instead of waiting forever. The marks cost nothing on the hit path.
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -41,7 +49,11 @@ impl<V> Flight<V> {
     }
 
     pub(crate) fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Relaxed);
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
     }
 }
 
@@ -71,6 +83,8 @@ impl<K: CacheKey, V: CacheValue> Leader<K, V> {
 
 impl<K: CacheKey, V: CacheValue> Drop for Leader<K, V> {
     fn drop(&mut self) {
+        // The waiters wake even if a user's `Clone` below panics.
+        let _wake = WakeOnDrop(&self.flight.done);
         let cache = self.cache;
         let mut writer = cache.lock();
         if writer
@@ -81,14 +95,22 @@ impl<K: CacheKey, V: CacheValue> Drop for Leader<K, V> {
             writer.flights.remove(&self.key);
         }
         if let Some(value) = self.flight.value.get() {
-            if !self.flight.cancelled.load(Ordering::Relaxed) {
+            if !self.flight.is_cancelled() {
                 cache.insert_locked(&mut writer, self.key.clone(), value.clone(), self.expires);
             }
         }
         drop(writer);
-        // Waiters registered their listeners under the writer lock while the
-        // flight was in the table, so none can miss this.
-        self.flight.done.notify(usize::MAX);
+        // `_wake` drops here. Waiters registered their listeners under the
+        // writer lock while the flight was in the table, so none can miss it.
+    }
+}
+
+/// Wakes every waiter of a flight when dropped, also during a panic.
+struct WakeOnDrop<'a>(&'a Event);
+
+impl Drop for WakeOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.notify(usize::MAX);
     }
 }
 
@@ -151,7 +173,15 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         if let Some(value) = outcome.cached() {
             let expires = self.expiry_from_now();
             if let Some(disk) = &self.disk {
-                disk.store(&leader.key, value, self.settings.ttl);
+                if !leader.flight.is_cancelled() {
+                    disk.store(&leader.key, value, self.settings.ttl);
+                    // A clear or invalidate cancels the flight before it
+                    // deletes files: if it did so meanwhile, it may have
+                    // missed this file.
+                    if leader.flight.is_cancelled() {
+                        disk.remove(&leader.key);
+                    }
+                }
             }
             leader.complete(value.clone(), expires);
         }
@@ -172,6 +202,14 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                 Ok(value) => Step::Ready(O::from_cached(value)),
                 Err(leader) => Step::Run(leader, make()),
             },
+        }
+    }
+
+    /// Panics if `flight` is computing on this thread right now: waiting
+    /// for it here would wait forever.
+    fn refuse_reentry(&self, flight: &Arc<Flight<V>>) {
+        if Running::is_running(flight) {
+            reentry_panic(self.settings.name);
         }
     }
 
@@ -211,11 +249,15 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                 Step::Run(leader, ()) => {
                     // `compute` is taken once: only one `Run` per call.
                     let compute = compute.take().expect("a call leads at most once");
-                    let outcome = compute();
+                    let outcome = {
+                        let _running = Running::enter(&leader.flight);
+                        compute()
+                    };
                     self.conclude(leader, &outcome);
                     return outcome;
                 }
                 Step::Wait(flight, listener, _) => {
+                    self.refuse_reentry(&flight);
                     listener.wait();
                     if let Some(value) = self.take_from(&flight) {
                         return O::from_cached(value);
@@ -245,11 +287,18 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                     Step::Run(leader, future) => {
                         // Dropping this future drops `leader`: the waiters
                         // wake and one of them computes instead.
-                        let outcome = future.await;
+                        let mut future = pin!(future);
+                        let flight = &leader.flight;
+                        let outcome = std::future::poll_fn(|cx| {
+                            let _running = Running::enter(flight);
+                            future.as_mut().poll(cx)
+                        })
+                        .await;
                         self.conclude(leader, &outcome);
                         return outcome;
                     }
                     Step::Wait(flight, listener, make) => {
+                        self.refuse_reentry(&flight);
                         listener.await;
                         if let Some(value) = self.take_from(&flight) {
                             return O::from_cached(value);
@@ -325,6 +374,55 @@ pub(crate) fn scope_of(session_scoped: bool) -> u64 {
         Some(session) => session,
         None => no_context_panic(),
     }
+}
+
+thread_local! {
+    /// The flights whose computation runs on this thread now, innermost
+    /// last: a sync body, or an async body during one of its polls.
+    static RUNNING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks a flight as computing on this thread until dropped (also during a
+/// panic). The mark is the flight's address, which stays unique while the
+/// mark lives: the leader holds the flight.
+struct Running(usize);
+
+impl Running {
+    fn enter<V>(flight: &Arc<Flight<V>>) -> Running {
+        let id = Arc::as_ptr(flight) as usize;
+        // During thread teardown the list may be gone: then nothing is
+        // marked, and nothing can be detected, but the call still works.
+        let _ = RUNNING.try_with(|running| running.borrow_mut().push(id));
+        Running(id)
+    }
+
+    fn is_running<V>(flight: &Arc<Flight<V>>) -> bool {
+        let id = Arc::as_ptr(flight) as usize;
+        RUNNING
+            .try_with(|running| running.borrow().contains(&id))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = RUNNING.try_with(|running| {
+            let mut running = running.borrow_mut();
+            if let Some(at) = running.iter().rposition(|id| *id == self.0) {
+                running.remove(at);
+            }
+        });
+    }
+}
+
+#[cold]
+#[track_caller]
+fn reentry_panic(name: &str) -> ! {
+    panic!(
+        "#[cached] fn {name} called itself with the same arguments while computing them \
+         (on the same thread): the inner call would wait for the outer one forever. \
+         Call an uncached helper for the inner value, or give the inner call other arguments"
+    )
 }
 
 /// The sync path computes in place; it has no future to make.

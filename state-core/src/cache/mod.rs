@@ -184,6 +184,7 @@ impl CacheSlot {
             );
         }
         let settings = Settings {
+            name: config.name,
             ttl: config.ttl.map(|ttl| ttl()),
             max_entries,
             session_scoped: config.session_scoped,

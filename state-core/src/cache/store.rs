@@ -9,6 +9,7 @@
 //! order are exact.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -21,10 +22,13 @@ use super::flight::Flight;
 use super::key::{CacheKey, CacheValue, Scoped};
 use super::persist::Disk;
 use super::CacheStats;
+use crate::session::DeferSessionEnds;
 
 /// The options of one cache, resolved once when it is created.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Settings {
+    /// The function's name, for messages.
+    pub(crate) name: &'static str,
     pub(crate) ttl: Option<Duration>,
     pub(crate) max_entries: Option<usize>,
     pub(crate) session_scoped: bool,
@@ -53,6 +57,27 @@ pub(crate) struct Writer<K, V> {
     order: VecDeque<(Scoped<K>, u64)>,
     next_seq: u64,
     len: usize,
+}
+
+/// The writer lock of a cache. Sessions whose last handle a dropped value
+/// held end only after the lock is released (fields drop in order).
+pub(crate) struct WriterGuard<'a, K, V> {
+    guard: MutexGuard<'a, Writer<K, V>>,
+    _defer: DeferSessionEnds,
+}
+
+impl<K, V> Deref for WriterGuard<'_, K, V> {
+    type Target = Writer<K, V>;
+
+    fn deref(&self) -> &Writer<K, V> {
+        &self.guard
+    }
+}
+
+impl<K, V> DerefMut for WriterGuard<'_, K, V> {
+    fn deref_mut(&mut self) -> &mut Writer<K, V> {
+        &mut self.guard
+    }
 }
 
 /// The typed cache of one `#[cached]` function.
@@ -104,11 +129,16 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         self.misses.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Writer<K, V>> {
+    pub(crate) fn lock(&self) -> WriterGuard<'_, K, V> {
+        let defer = DeferSessionEnds::new();
         // Nothing user-supplied runs under this lock except `Hash`, `Eq` and
-        // `Clone` of keys; if one of those panics, the writer is still
-        // consistent enough to go on.
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+        // `Clone` of keys and values, and drops of values; if one of those
+        // panics, the writer is still consistent enough to go on.
+        let guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        WriterGuard {
+            guard,
+            _defer: defer,
+        }
     }
 
     /// When a value computed now expires.

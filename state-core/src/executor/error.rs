@@ -29,8 +29,9 @@ pub enum ExecError {
         /// The signal that killed the worker, if one did (Unix).
         signal: Option<i32>,
     },
-    /// The job did not finish within the function's `timeout`. A thread job
-    /// is abandoned (it runs on, and its result is dropped); a process job's
+    /// The job did not finish within the function's `timeout`, counted from
+    /// the call. A job still queued then never runs; a running thread job is
+    /// abandoned (it runs on, and its result is dropped); a process job's
     /// worker is killed and replaced.
     Timeout(Duration),
     /// An argument or the result could not be encoded or decoded for the

@@ -6,10 +6,11 @@ use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::codec::Codec;
 use super::error::{AlreadyStarted, ExecError};
+use super::thread_pool::Reply;
 use super::worker::ProcessFunction;
 use futures_channel::oneshot;
 
@@ -89,7 +90,9 @@ struct Job {
     function: &'static str,
     arguments: Vec<u8>,
     timeout: Option<Duration>,
-    reply: oneshot::Sender<Result<Vec<u8>, ExecError>>,
+    /// When the timeout ends, counted from the call.
+    deadline: Option<Instant>,
+    reply: Reply<Vec<u8>>,
 }
 
 /// Sends a call of `function` with its encoded `arguments` to the process
@@ -110,7 +113,9 @@ pub fn run_in_process<T>(
         function: function.id,
         arguments,
         timeout,
-        reply,
+        // A timeout too far out to represent is no timeout.
+        deadline: timeout.and_then(|limit| Instant::now().checked_add(limit)),
+        reply: Reply::new(reply, timeout),
     };
     match imp::submit(job) {
         Ok(()) => ProcessFuture {
@@ -196,7 +201,7 @@ mod imp {
     use std::thread;
     use std::time::{Duration, Instant};
 
-    use crossbeam_channel::{Receiver, Sender};
+    use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
     use once_cell::sync::OnceCell;
 
     use super::super::codec::{self, PARENT_ENV, PROTOCOL_VERSION, WORKER_ENV};
@@ -206,6 +211,9 @@ mod imp {
     /// a loaded machine; a child that is not a worker is usually caught much
     /// sooner, when it exits or prints something that is not a hello.
     const HELLO_TIMEOUT: Duration = Duration::from_secs(20);
+
+    /// How often an idle manager checks that its worker is still alive.
+    const IDLE_CHECK: Duration = Duration::from_secs(1);
 
     static POOL: OnceCell<Result<Sender<Job>, String>> = OnceCell::new();
 
@@ -269,22 +277,54 @@ mod imp {
     fn manage(executable: &PathBuf, queue: &Receiver<Job>) {
         // Warm: start the worker before the first job arrives.
         let mut worker = Worker::start(executable).ok();
-        for job in queue.iter() {
+        loop {
+            let job = match queue.recv_timeout(IDLE_CHECK) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    // A worker that died while idle (killed, out of memory)
+                    // is reaped and replaced now, not at the next job: no
+                    // zombie lingers, and the next job finds a warm worker.
+                    if worker.as_mut().is_some_and(Worker::exited) {
+                        worker = Worker::start(executable).ok();
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
             if job.reply.is_canceled() {
-                continue; // the caller dropped the future before dispatch
+                continue; // the caller dropped the future, or timed out, before dispatch
+            }
+            if job
+                .deadline
+                .is_some_and(|deadline| Instant::now() >= deadline)
+            {
+                let timeout = job.timeout.expect("a deadline needs a timeout");
+                job.reply.send(Err(ExecError::Timeout(timeout)));
+                continue; // timed out while queued: never dispatched
             }
             let current = match worker.take() {
                 Some(worker) => worker,
                 None => match Worker::start(executable) {
                     Ok(worker) => worker,
                     Err(error) => {
-                        let _ = job.reply.send(Err(error));
+                        job.reply.send(Err(error));
                         continue;
                     }
                 },
             };
-            let (outcome, survivor) = current.call(&job);
-            let _ = job.reply.send(outcome);
+            let (outcome, survivor) = match current.call(&job) {
+                Call::Done(outcome, survivor) => (outcome, survivor),
+                // The worker died while idle (killed, out of memory): the
+                // job never reached it, so it runs on a fresh worker.
+                Call::NotDelivered(_) => match Worker::start(executable) {
+                    Ok(fresh) => match fresh.call(&job) {
+                        Call::Done(outcome, survivor) => (outcome, survivor),
+                        Call::NotDelivered(status) => (Err(died(status)), None),
+                    },
+                    Err(error) => (Err(error), None),
+                },
+            };
+            job.reply.send(outcome);
             // A lost worker is replaced now, so the next job finds it warm.
             worker = survivor.or_else(|| Worker::start(executable).ok());
         }
@@ -294,6 +334,15 @@ mod imp {
         child: Child,
         stdin: ChildStdin,
         stdout: ChildStdout,
+    }
+
+    /// What became of a job handed to a worker.
+    enum Call {
+        /// The worker took the job: its outcome, and the worker unless it
+        /// was lost (died, killed after a timeout, broke protocol).
+        Done(Result<Vec<u8>, ExecError>, Option<Worker>),
+        /// The worker had exited before the job reached it; it never ran.
+        NotDelivered(ExitStatus),
     }
 
     enum ReadError {
@@ -354,9 +403,11 @@ mod imp {
             }
         }
 
-        /// Runs one job. Returns the outcome and the worker, unless the
-        /// worker was lost (died, killed after a timeout, broke protocol).
-        fn call(mut self, job: &Job) -> (Result<Vec<u8>, ExecError>, Option<Worker>) {
+        /// Runs one job on this worker.
+        fn call(mut self, job: &Job) -> Call {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Call::NotDelivered(status);
+            }
             let id = job.function.as_bytes();
             let len = (id.len() as u32).to_le_bytes();
             let sent = codec::write_frame(
@@ -364,14 +415,17 @@ mod imp {
                 &[&[codec::REQUEST], &len, id, &job.arguments],
             );
             if sent.is_err() {
-                let status = self.kill();
-                return (Err(died(status)), None);
+                // A worker reads a whole request before it runs anything.
+                return Call::NotDelivered(self.kill());
             }
-            // A timeout too far out to represent is no timeout.
-            let deadline = job
-                .timeout
-                .and_then(|limit| Instant::now().checked_add(limit));
-            match self.read_frame(deadline, None) {
+            let (outcome, survivor) = self.reply(job);
+            Call::Done(outcome, survivor)
+        }
+
+        /// Reads the reply to the job just sent. Returns the outcome and the
+        /// worker, unless the worker was lost.
+        fn reply(mut self, job: &Job) -> (Result<Vec<u8>, ExecError>, Option<Worker>) {
+            match self.read_frame(job.deadline, None) {
                 Ok(frame) => match frame.split_first() {
                     Some((&codec::REPLY_OK, result)) => (Ok(result.to_vec()), Some(self)),
                     Some((&codec::REPLY_PANICKED, message)) => (
@@ -462,6 +516,11 @@ mod imp {
                 }
             }
             Ok(())
+        }
+
+        /// Whether the worker has exited; reaps it if so.
+        fn exited(&mut self) -> bool {
+            matches!(self.child.try_wait(), Ok(Some(_)))
         }
 
         /// Kills the worker (a no-op if it already exited) and reaps it.

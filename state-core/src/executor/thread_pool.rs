@@ -181,8 +181,10 @@ impl Pool {
 /// and attached on the pool thread while the job runs; without a current
 /// context the future yields [`ExecError::NoScriptRunContext`] and the job
 /// never runs. With `timeout`, the future yields [`ExecError::Timeout`] once
-/// the job has run that long; the job itself runs on and its result is
-/// dropped.
+/// that long has passed since this call, time spent waiting for a free pool
+/// thread included (a saturated pool must not make a timeout wait forever);
+/// a job still queued then never runs, one already running runs on and its
+/// result is dropped.
 pub fn run_on_thread<T, F>(job: F, with_context: bool, timeout: Option<Duration>) -> ExecFuture<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -197,10 +199,7 @@ where
         None
     };
     let (sender, receiver) = oneshot::channel();
-    let reply = match timeout {
-        None => Reply::Direct(sender),
-        Some(limit) => Reply::FirstWins(Arc::new(Mutex::new(Some(sender))), limit),
-    };
+    let reply = Reply::new(sender, timeout);
     pool().submit(Box::new(move || run_job(job, context, reply)));
     ExecFuture {
         state: FutureState::Waiting(receiver),
@@ -213,9 +212,8 @@ where
     T: Send + 'static,
 {
     if reply.is_canceled() {
-        return; // the caller dropped the future before the job started
+        return; // the caller dropped the future, or timed out, before the job started
     }
-    reply.start_timeout();
     let result = catch_unwind(AssertUnwindSafe(move || {
         // Attached inside the unwind boundary: a panic detaches it too.
         let _attached = context.as_ref().map(ScriptRunContext::attach);
@@ -226,14 +224,29 @@ where
 
 type Outcome<T> = Result<T, ExecError>;
 
-enum Reply<T> {
+/// Where a job's outcome goes: straight to the caller's future, or, with a
+/// timeout, to whichever comes first of the job and the timeout's alarm.
+pub(super) enum Reply<T> {
     Direct(oneshot::Sender<Outcome<T>>),
     /// Shared with the timer: whichever completes first takes the sender.
     FirstWins(Arc<Mutex<Option<oneshot::Sender<Outcome<T>>>>>, Duration),
 }
 
 impl<T: Send + 'static> Reply<T> {
-    fn is_canceled(&self) -> bool {
+    /// A reply to `sender`; with `timeout`, the alarm is set now, so that
+    /// time spent queued counts.
+    pub(super) fn new(sender: oneshot::Sender<Outcome<T>>, timeout: Option<Duration>) -> Self {
+        let reply = match timeout {
+            None => Reply::Direct(sender),
+            Some(limit) => Reply::FirstWins(Arc::new(Mutex::new(Some(sender))), limit),
+        };
+        reply.start_timeout();
+        reply
+    }
+
+    /// Nobody waits for the outcome any more: the caller dropped its
+    /// future, or the timeout already answered it.
+    pub(super) fn is_canceled(&self) -> bool {
         match self {
             Reply::Direct(sender) => sender.is_canceled(),
             Reply::FirstWins(slot, _) => slot
@@ -263,7 +276,7 @@ impl<T: Send + 'static> Reply<T> {
         });
     }
 
-    fn send(self, outcome: Outcome<T>) {
+    pub(super) fn send(self, outcome: Outcome<T>) {
         let sender = match self {
             Reply::Direct(sender) => Some(sender),
             Reply::FirstWins(slot, _) => slot.lock().unwrap_or_else(PoisonError::into_inner).take(),
