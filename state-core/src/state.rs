@@ -2,7 +2,7 @@
 //! (namespace, key) inside one [`Session`].
 
 use std::any::{type_name, Any};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -212,6 +212,9 @@ thread_local! {
     /// The slots whose lock this thread holds while it runs a caller's
     /// closure (`with`, `update`, `reduce`), and whether for writing.
     static HELD: RefCell<Vec<(usize, bool)>> = const { RefCell::new(Vec::new()) };
+    /// How many entries `HELD` has: a destructor-free thread-local, so the
+    /// check on every access costs one plain read when nothing is held.
+    static HELD_COUNT: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Marks a slot as locked by this thread while a caller's closure runs, so
@@ -228,6 +231,9 @@ impl Held {
     /// for this thread itself.
     #[track_caller]
     fn check(slot: &Arc<Slot>, write: bool) {
+        if HELD_COUNT.get() == 0 {
+            return;
+        }
         let id = Held::id(slot);
         let conflict = HELD
             .try_with(|held| {
@@ -241,11 +247,31 @@ impl Held {
         }
     }
 
-    fn enter(slot: &Arc<Slot>, write: bool) -> Held {
+    /// Marks `slot` as locked while a caller's closure runs; pagestate's
+    /// own closures never touch state, and skip the bookkeeping.
+    fn enter(closure: Closure, slot: &Arc<Slot>, write: bool) -> Option<Held> {
+        if closure == Closure::Ours {
+            return None;
+        }
         let id = Held::id(slot);
-        let _ = HELD.try_with(|held| held.borrow_mut().push((id, write)));
-        Held(id)
+        if HELD
+            .try_with(|held| held.borrow_mut().push((id, write)))
+            .is_err()
+        {
+            return None; // thread teardown: nothing to record in
+        }
+        HELD_COUNT.set(HELD_COUNT.get() + 1);
+        Some(Held(id))
     }
+}
+
+/// Whose code runs while a state's lock is held.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Closure {
+    /// pagestate's own, which never touches state.
+    Ours,
+    /// The caller's (`with`, `update`, `reduce`), which might.
+    Callers,
 }
 
 impl Drop for Held {
@@ -254,6 +280,7 @@ impl Drop for Held {
             let mut held = held.borrow_mut();
             if let Some(at) = held.iter().rposition(|&(id, _)| id == self.0) {
                 held.remove(at);
+                HELD_COUNT.set(held.len());
             }
         });
     }
@@ -371,14 +398,17 @@ impl<T: Send + Sync + 'static> StateRef<T> {
     where
         T: Clone,
     {
-        self.with(T::clone)
+        // `Clone` is not expected to touch the state: no re-entry mark.
+        self.read(Closure::Ours, |stored| {
+            Ok(self.downcast_ref(stored)?.clone())
+        })
     }
 
     /// Calls `f` with a reference to the current value. The state is locked
     /// for reading meanwhile: `f` may read this same state, but writing to
     /// it would wait forever, so it panics.
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, StateError> {
-        self.read(|stored| Ok(f(self.downcast_ref(stored)?)))
+        self.read(Closure::Callers, |stored| Ok(f(self.downcast_ref(stored)?)))
     }
 
     /// Sets the value, initialising the state if needed.
@@ -387,7 +417,7 @@ impl<T: Send + Sync + 'static> StateRef<T> {
     /// when it holds a value of another type; [`clear`](Self::clear) it first
     /// to change its type.
     pub fn set(&self, value: T) -> Result<(), StateError> {
-        let previous = self.write(|stored| {
+        let previous = self.write(Closure::Ours, |stored| {
             if let Some(current) = stored {
                 if !current.value.is::<T>() {
                     return Err(self.mismatch(current));
@@ -428,7 +458,7 @@ impl<T: Send + Sync + 'static> StateRef<T> {
     /// state's write lock; `f` must not touch this same state (it would wait
     /// forever, so it panics).
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, StateError> {
-        self.write(|stored| match stored {
+        self.write(Closure::Callers, |stored| match stored {
             None => Err(self.uninitialized()),
             Some(current) => match current.value.downcast_mut::<T>() {
                 Some(value) => Ok(f(value)),
@@ -448,7 +478,7 @@ impl<T: Send + Sync + 'static> StateRef<T> {
             return false;
         }
         let value = factory();
-        self.write(|stored| {
+        self.write(Closure::Ours, |stored| {
             if stored.is_some() {
                 return false;
             }
@@ -459,16 +489,16 @@ impl<T: Send + Sync + 'static> StateRef<T> {
 
     /// Whether the state holds a value (of any type).
     pub fn is_initialized(&self) -> bool {
-        self.read(|stored| stored.is_some())
+        self.read(Closure::Ours, |stored| stored.is_some())
     }
 
     /// Removes the value, uninitialising the state. A no-op when it has none.
     pub fn clear(&self) {
-        let previous = self.write(Option::take);
+        let previous = self.write(Closure::Ours, Option::take);
         drop(previous);
     }
 
-    fn read<R>(&self, f: impl FnOnce(Option<&Stored>) -> R) -> R {
+    fn read<R>(&self, closure: Closure, f: impl FnOnce(Option<&Stored>) -> R) -> R {
         Held::check(&self.slot, false);
         let value = self
             .slot
@@ -476,7 +506,7 @@ impl<T: Send + Sync + 'static> StateRef<T> {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         if !value.orphaned {
-            let _held = Held::enter(&self.slot, false);
+            let _held = Held::enter(closure, &self.slot, false);
             return f(value.stored.as_ref());
         }
         drop(value);
@@ -485,13 +515,13 @@ impl<T: Send + Sync + 'static> StateRef<T> {
             Held::check(&slot, false);
             let value = slot.value.read().unwrap_or_else(PoisonError::into_inner);
             if !value.orphaned {
-                let _held = Held::enter(&slot, false);
+                let _held = Held::enter(closure, &slot, false);
                 return f(value.stored.as_ref());
             }
         }
     }
 
-    fn write<R>(&self, f: impl FnOnce(&mut Option<Stored>) -> R) -> R {
+    fn write<R>(&self, closure: Closure, f: impl FnOnce(&mut Option<Stored>) -> R) -> R {
         Held::check(&self.slot, true);
         let mut value = self
             .slot
@@ -499,7 +529,7 @@ impl<T: Send + Sync + 'static> StateRef<T> {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if !value.orphaned {
-            let _held = Held::enter(&self.slot, true);
+            let _held = Held::enter(closure, &self.slot, true);
             return self.slot.change(&mut value, f);
         }
         drop(value);
@@ -508,7 +538,7 @@ impl<T: Send + Sync + 'static> StateRef<T> {
             Held::check(&slot, true);
             let mut value = slot.value.write().unwrap_or_else(PoisonError::into_inner);
             if !value.orphaned {
-                let _held = Held::enter(&slot, true);
+                let _held = Held::enter(closure, &slot, true);
                 return slot.change(&mut value, f);
             }
         }
