@@ -416,3 +416,16 @@ fn a_closure_touching_its_own_state_panics_instead_of_deadlocking() {
     assert_eq!(nested_read, Ok(2));
     assert_eq!(after, Ok(1));
 }
+
+#[test]
+fn handles_are_clone_send_sync_and_static() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Session>();
+    shareable::<StateRef<Vec<String>>>();
+    shareable::<ScriptRunContext>();
+    shareable::<pagestate::SessionId>();
+    // An error travels across threads and into `Box<dyn Error + Send + Sync>`.
+    let error: Box<dyn std::error::Error + Send + Sync> =
+        Box::new(Session::new().state::<u8>(None, "x").get().unwrap_err());
+    assert!(error.to_string().contains("`x`"));
+}
