@@ -455,3 +455,23 @@ fn timeouts_take_fractions_and_huge_values() {
     release.send(()).unwrap();
     assert_eq!(block_on(practically_no_timeout()), Ok(1));
 }
+
+#[test]
+fn every_executor_future_is_send_and_static() {
+    fn spawnable<F: std::future::Future + Send + 'static>(future: F) -> F {
+        future
+    }
+    pool();
+    // Each can be handed to another thread or a multi-threaded runtime.
+    let jobs = (
+        spawnable(where_am_i("a".to_owned())),
+        spawnable(async_where_am_i("b".to_owned())),
+        spawnable(shadowed::shadowed_names(1)),
+        spawnable(shadowed::shadowed_names_process(1)),
+    );
+    let awaited =
+        thread::spawn(move || block_on(async { (jobs.0.await, jobs.1.await, jobs.2.await) }));
+    let (a, b, c) = awaited.join().unwrap();
+    assert!(a.is_ok() && b.is_ok() && c == Ok(2));
+    drop(jobs.3);
+}
