@@ -7,6 +7,7 @@
 
 mod codec;
 mod error;
+mod pool_size;
 mod process_pool;
 mod thread_pool;
 mod timer;

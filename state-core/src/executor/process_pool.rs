@@ -3,13 +3,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::codec::Codec;
 use super::error::{AlreadyStarted, ExecError};
+use super::pool_size::PoolSize;
 use super::thread_pool::Reply;
 use super::worker::ProcessFunction;
 use futures_channel::oneshot;
@@ -51,22 +51,13 @@ impl ProcessPool {
             workers > 0,
             "pagestate: a process pool needs at least one worker"
         );
-        let mut config = CONFIG.lock().unwrap_or_else(PoisonError::into_inner);
-        if config.started {
-            return Err(AlreadyStarted);
-        }
-        config.workers = Some(workers);
-        Ok(())
+        SIZE.configure(workers)
     }
 
     /// How many worker processes the pool keeps: the configured number, or
     /// the number of CPUs.
     pub fn workers() -> usize {
-        CONFIG
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .workers
-            .unwrap_or_else(default_workers)
+        SIZE.get()
     }
 }
 
@@ -74,15 +65,7 @@ fn default_workers() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-struct Config {
-    workers: Option<usize>,
-    started: bool,
-}
-
-static CONFIG: Mutex<Config> = Mutex::new(Config {
-    workers: None,
-    started: false,
-});
+static SIZE: PoolSize = PoolSize::new(default_workers);
 
 /// One job on its way to a worker.
 #[cfg_attr(not(unix), allow(dead_code))]
@@ -197,7 +180,6 @@ mod imp {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     use std::path::PathBuf;
     use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-    use std::sync::PoisonError;
     use std::thread;
     use std::time::{Duration, Instant};
 
@@ -205,7 +187,7 @@ mod imp {
     use once_cell::sync::OnceCell;
 
     use super::super::codec::{self, PARENT_ENV, PROTOCOL_VERSION, WORKER_ENV};
-    use super::{default_workers, ExecError, Job, CONFIG};
+    use super::{ExecError, Job, SIZE};
 
     /// How long a freshly started worker may take to say hello. Generous for
     /// a loaded machine; a child that is not a worker is usually caught much
@@ -228,8 +210,7 @@ mod imp {
     }
 
     fn start_pool() -> Result<Sender<Job>, String> {
-        let mut config = CONFIG.lock().unwrap_or_else(PoisonError::into_inner);
-        config.started = true;
+        let workers = SIZE.start();
         if std::env::var_os(WORKER_ENV).is_some() {
             // We were started as a worker, yet the worker constructor did not
             // take over: starting workers from here could recurse forever.
@@ -243,7 +224,7 @@ mod imp {
         let executable = executable()?;
         let (jobs, queue) = crossbeam_channel::unbounded();
         let mut managers = 0;
-        for n in 0..config.workers.unwrap_or_else(default_workers) {
+        for n in 0..workers {
             let queue = queue.clone();
             let executable = executable.clone();
             let started = thread::Builder::new()

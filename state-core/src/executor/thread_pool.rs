@@ -15,6 +15,7 @@ use futures_channel::oneshot;
 use once_cell::sync::OnceCell;
 
 use super::error::{panic_message, AlreadyStarted, ExecError};
+use super::pool_size::PoolSize;
 use super::timer;
 use crate::ScriptRunContext;
 
@@ -53,12 +54,7 @@ impl ThreadPool {
             max_threads > 0,
             "pagestate: a thread pool needs at least one thread"
         );
-        let mut config = CONFIG.lock().unwrap_or_else(PoisonError::into_inner);
-        if config.started {
-            return Err(AlreadyStarted);
-        }
-        config.max_threads = Some(max_threads);
-        Ok(())
+        SIZE.configure(max_threads)
     }
 
     /// The most threads the pool starts: the configured bound, or the
@@ -66,11 +62,7 @@ impl ThreadPool {
     pub fn max_threads() -> usize {
         match POOL.get() {
             Some(pool) => pool.max_threads,
-            None => CONFIG
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .max_threads
-                .unwrap_or_else(default_max_threads),
+            None => SIZE.get(),
         }
     }
 
@@ -87,26 +79,12 @@ fn default_max_threads() -> usize {
     (cpus + 4).min(32)
 }
 
-struct Config {
-    max_threads: Option<usize>,
-    started: bool,
-}
-
-static CONFIG: Mutex<Config> = Mutex::new(Config {
-    max_threads: None,
-    started: false,
-});
+static SIZE: PoolSize = PoolSize::new(default_max_threads);
 
 static POOL: OnceCell<Pool> = OnceCell::new();
 
 fn pool() -> &'static Pool {
-    POOL.get_or_init(|| {
-        // Under the lock that `configure` takes, so that a concurrent
-        // `configure` either lands before the pool starts or is refused.
-        let mut config = CONFIG.lock().unwrap_or_else(PoisonError::into_inner);
-        config.started = true;
-        Pool::new(config.max_threads.unwrap_or_else(default_max_threads))
-    })
+    POOL.get_or_init(|| Pool::new(SIZE.start()))
 }
 
 type Job = Box<dyn FnOnce() + Send>;
