@@ -11,7 +11,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 
 use super::key::{Always, CacheKey, CacheOutput, CacheValue, PersistValue};
-use super::CacheSlot;
+use super::{Cache, CacheSlot};
 
 /// One argument on its way into a key: `(&&KeyArg(&arg)).__pagestate_part()`
 /// clones it (or, for `&T`, makes `T::Owned`).
@@ -173,14 +173,37 @@ pub trait CallCached<K, O> {
     fn __pagestate_invalidate(&self, key: K) -> bool;
 }
 
-impl<K: CacheKey, O: CacheOutput> CallCached<K, O> for Call<K, O>
+/// Which typed cache a call goes to: the two kinds of call differ only here.
+#[doc(hidden)]
+pub trait ResolveCache<K, O: CacheOutput> {
+    fn __pagestate_slot(&self) -> &'static CacheSlot;
+    fn __pagestate_cache(&self) -> &'static Cache<K, O::Value>;
+}
+
+impl<K: CacheKey, O: CacheOutput> ResolveCache<K, O> for Call<K, O>
 where
+    O::Value: CacheValue,
+{
+    #[inline]
+    fn __pagestate_slot(&self) -> &'static CacheSlot {
+        self.slot
+    }
+
+    #[inline]
+    fn __pagestate_cache(&self) -> &'static Cache<K, O::Value> {
+        self.slot.typed::<K, O::Value>()
+    }
+}
+
+impl<K: CacheKey, O: CacheOutput, C> CallCached<K, O> for C
+where
+    C: ResolveCache<K, O>,
     O::Value: CacheValue,
 {
     #[inline]
     #[track_caller]
     fn __pagestate_call<F: FnOnce() -> O>(&self, key: K, body: F) -> O {
-        self.slot.typed::<K, O::Value>().call(key, body)
+        self.__pagestate_cache().call(key, body)
     }
 
     #[inline]
@@ -190,7 +213,7 @@ where
         key: K,
         body: Fut,
     ) -> impl Future<Output = O> {
-        self.slot.typed::<K, O::Value>().call_async(key, body)
+        self.__pagestate_cache().call_async(key, body)
     }
 
     #[track_caller]
@@ -198,18 +221,20 @@ where
         &self,
         key: K,
         make: F,
-    ) -> impl Future<Output = O> + Send + 'static + use<K, O, F, Fut>
+    ) -> impl Future<Output = O> + Send + 'static + use<K, O, F, Fut, C>
     where
         O: Send + 'static,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = O> + Send + 'static,
     {
-        self.slot.typed::<K, O::Value>().call_eager(key, make)
+        self.__pagestate_cache().call_eager(key, make)
     }
 
     #[track_caller]
     fn __pagestate_invalidate(&self, key: K) -> bool {
-        self.slot.invalidate(key)
+        // Through the slot: invalidating must not create the cache (a
+        // persisted entry can be dropped by a process that never called).
+        self.__pagestate_slot().invalidate(key)
     }
 }
 
@@ -225,49 +250,18 @@ impl<K, O> PersistedCall<K, O> {
     }
 }
 
-impl<K: CacheKey, O: CacheOutput> CallCached<K, O> for PersistedCall<K, O>
+impl<K: CacheKey, O: CacheOutput> ResolveCache<K, O> for PersistedCall<K, O>
 where
     O::Value: CacheValue + PersistValue,
 {
     #[inline]
-    #[track_caller]
-    fn __pagestate_call<F: FnOnce() -> O>(&self, key: K, body: F) -> O {
-        self.0.slot.typed_persisted::<K, O::Value>().call(key, body)
+    fn __pagestate_slot(&self) -> &'static CacheSlot {
+        self.0.slot
     }
 
     #[inline]
-    #[track_caller]
-    fn __pagestate_call_async<Fut: Future<Output = O>>(
-        &self,
-        key: K,
-        body: Fut,
-    ) -> impl Future<Output = O> {
-        self.0
-            .slot
-            .typed_persisted::<K, O::Value>()
-            .call_async(key, body)
-    }
-
-    #[track_caller]
-    fn __pagestate_call_eager<F, Fut>(
-        &self,
-        key: K,
-        make: F,
-    ) -> impl Future<Output = O> + Send + 'static + use<K, O, F, Fut>
-    where
-        O: Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = O> + Send + 'static,
-    {
-        self.0
-            .slot
-            .typed_persisted::<K, O::Value>()
-            .call_eager(key, make)
-    }
-
-    #[track_caller]
-    fn __pagestate_invalidate(&self, key: K) -> bool {
-        self.0.slot.invalidate(key)
+    fn __pagestate_cache(&self) -> &'static Cache<K, O::Value> {
+        self.0.slot.typed_persisted::<K, O::Value>()
     }
 }
 
