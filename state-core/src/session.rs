@@ -145,7 +145,6 @@ static END_HOOKS: Mutex<Vec<EndHook>> = Mutex::new(Vec::new());
 
 /// Registers `hook` to run whenever a session ends (its last handle drops or
 /// it is closed), so that stores keyed by [`SessionId`] can free its entries.
-#[allow(dead_code)] // the session-scoped caches register here
 pub(crate) fn on_session_end(hook: impl Fn(SessionId) + Send + Sync + 'static) {
     END_HOOKS
         .lock()
