@@ -578,3 +578,72 @@ fn eight_callers_with_panics_and_a_crash_mid_flight_lose_nothing() {
     }
     assert_eq!(block_on(square(12)), Ok(144));
 }
+
+/// Starts `sh -c 'read line'` with the worker's stdin, as any command a job
+/// starts inherits it. `read` must meet the end of input at once, not the
+/// job pipe: its exit code is 1 at end of input, and nothing was read.
+#[executor(process, timeout = 30)]
+fn run_a_command_that_reads_stdin() -> (Option<i32>, String) {
+    let output = Command::new("sh")
+        .args([
+            "-c",
+            "read line; status=$?; printf '%s' \"$line\"; exit $status",
+        ])
+        .stdin(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("sh runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_command_started_by_a_job_cannot_read_the_job_pipe() {
+    let _serial = pool();
+    for _ in 0..2 * WORKERS {
+        assert_eq!(
+            block_on(run_a_command_that_reads_stdin()),
+            Ok((Some(1), String::new())),
+            "the command read something other than an empty stdin"
+        );
+    }
+    // Later jobs reach their workers intact.
+    for n in 0..2 * WORKERS as u64 {
+        assert_eq!(block_on(square(n)), Ok(n * n));
+    }
+}
+
+/// Two functions of one name from one `macro_rules!` invocation: the same
+/// module path, name, line and column.
+macro_rules! two_same_named_jobs {
+    () => {
+        fn first_job() -> impl std::future::Future<Output = Result<String, ExecError>> {
+            #[executor(process)]
+            fn job() -> String {
+                "first body".to_owned()
+            }
+            job()
+        }
+
+        fn second_job() -> impl std::future::Future<Output = Result<String, ExecError>> {
+            #[executor(process)]
+            fn job() -> String {
+                "second body".to_owned()
+            }
+            job()
+        }
+    };
+}
+
+two_same_named_jobs!();
+
+#[test]
+fn same_named_functions_from_one_macro_run_their_own_bodies() {
+    let _serial = pool();
+    for _ in 0..WORKERS {
+        assert_eq!(block_on(second_job()), Ok("second body".to_owned()));
+        assert_eq!(block_on(first_job()), Ok("first body".to_owned()));
+    }
+}
