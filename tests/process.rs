@@ -845,3 +845,62 @@ fn same_named_functions_from_one_macro_run_their_own_bodies() {
         assert_eq!(block_on(first_job()), Ok("first body".to_owned()));
     }
 }
+
+/// A process function's own `Result` travels inside `Ok`.
+#[executor(process)]
+fn parse_port(text: String) -> Result<u16, String> {
+    text.parse()
+        .map_err(|error| format!("{text:?} is not a port: {error}"))
+}
+
+#[test]
+fn a_process_functions_own_result_travels_inside_ok() {
+    let _serial = pool();
+    assert_eq!(block_on(parse_port("8080".into())), Ok(Ok(8080)));
+    assert_eq!(
+        block_on(parse_port("http".into())),
+        Ok(Err(
+            "\"http\" is not a port: invalid digit found in string".to_owned()
+        ))
+    );
+}
+
+const PRINTED_BY_JOB: &str = "printed on stdout by a process job";
+
+#[executor(process)]
+fn print_on_stdout() -> u32 {
+    println!("{PRINTED_BY_JOB}");
+    std::process::id()
+}
+
+/// In a child: runs a job that prints on stdout.
+#[test]
+#[ignore = "started by a_jobs_stdout_goes_to_stderr"]
+fn child_printing_in_a_job() {
+    require_role("print");
+    let _serial = pool();
+    let worker = block_on(print_on_stdout()).unwrap();
+    assert_ne!(worker, std::process::id());
+    println!("JOB-RAN");
+}
+
+#[test]
+fn a_jobs_stdout_goes_to_stderr() {
+    let _serial = pool();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_printing_in_a_job",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_ROLE, "print")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("JOB-RAN"), "{stdout}");
+    assert!(!stdout.contains(PRINTED_BY_JOB), "{stdout}");
+    assert!(stderr.contains(PRINTED_BY_JOB), "{stderr}");
+}
