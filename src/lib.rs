@@ -30,6 +30,7 @@
 //! ```
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use pagestate_core::{
     clear_all_caches, state, CacheStats, ContextGuard, Namespace, ScriptRunContext, Session,
@@ -297,10 +298,31 @@ pub use pagestate_macros::use_state;
 ///   [`Session::close`] to free it.
 pub use pagestate_macros::cached;
 
+/// What the macros' expansions name, under this version's name: a macro
+/// crate of another version names another module and fails to compile.
+/// Rename it with every version bump (a test checks it).
 #[doc(hidden)]
-pub use pagestate_core::__private;
+pub use pagestate_core::__private as __private_0_1_0;
 
 /// The README's examples run as doctests, so they cannot drift from the code.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    /// The hidden module's name must follow the version, which is what the
+    /// macros of this version name (see pagestate-macros' `private.rs`).
+    #[test]
+    fn the_private_module_is_named_after_this_version() {
+        let version: String = env!("CARGO_PKG_VERSION")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let alias = format!("pub use pagestate_core::__private as __private_{version};");
+        assert!(
+            include_str!("lib.rs").contains(&alias),
+            "rename it: {alias}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! together with the macros that generate calls into it.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
 mod executor;

@@ -96,7 +96,7 @@ impl UseState {
     }
 
     fn expand(self) -> TokenStream {
-        let private = quote!(::pagestate::__private);
+        let private = crate::private::private();
         let key = &self.key;
         let key = quote_spanned!(key.span()=> ::core::convert::AsRef::<str>::as_ref(&(#key)));
         let namespace = match &self.namespace {
