@@ -96,7 +96,7 @@ pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 /// | `thread` | run on pagestate's shared thread pool ([`ThreadPool`]: bounded, `min(32, CPUs + 4)` threads by default, started lazily) |
 /// | `process` | run in a warm pool of worker processes ([`ProcessPool`]: one per CPU by default) |
 /// | `with_script_run_context = true` | (`thread` only) capture the caller's [`ScriptRunContext`] at the call and attach it on the pool thread for the job; without a current context the future yields [`ExecError::NoScriptRunContext`] and the job never runs |
-/// | `timeout = 5` | seconds (`0.5` works too), counted from the call, waiting for a free thread or worker included: the future yields [`ExecError::Timeout`]; a job still queued then never runs, a running thread job is abandoned (it runs on, its result is dropped), a worker process is killed and replaced |
+/// | `timeout = 5`, `timeout = 0.5`, `timeout = "90s"`, `timeout = <Duration expr>` | greater than 0, in the duration grammar of `#[cached(ttl = ..)]`, counted from the call, waiting for a free thread or worker included: the future yields [`ExecError::Timeout`]; a job still queued then never runs, a running thread job is abandoned (it runs on, its result is dropped), a worker process is killed and replaced |
 ///
 /// # Thread jobs
 ///
@@ -105,10 +105,16 @@ pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 /// value. Without `with_script_run_context`, the pool thread has no run
 /// context; with it, the context is detached when the job ends, also when it
 /// panics. A panic yields [`ExecError::Panicked`] with its message, and the
-/// thread lives on. An async function is driven by a small executor on the
-/// pool thread: a future that needs a tokio reactor (tokio's timers,
-/// sockets) must enter a tokio handle itself
-/// (`let _guard = handle.enter();`).
+/// thread lives on. If no pool thread can be started (the operating system
+/// refuses one) while none is running, the future yields
+/// [`ExecError::ThreadStart`].
+///
+/// An async function is driven to completion on the pool thread. With the
+/// default `tokio` feature it runs inside a tokio runtime context: the
+/// caller's runtime, captured at the call, or, for a caller outside tokio,
+/// a small runtime the pool owns; tokio's timers and sockets work in it.
+/// Without the feature it is driven by a plain executor, and a future that
+/// needs a tokio reactor must enter a tokio handle itself.
 ///
 /// # Process jobs
 ///

@@ -11,6 +11,12 @@ mod cache;
 mod executor;
 mod session;
 mod state;
+#[cfg(test)]
+mod test_alloc;
+
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: test_alloc::Tracking = test_alloc::Tracking;
 
 pub use cache::{clear_all_caches, CacheStats};
 pub use executor::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};

@@ -535,7 +535,11 @@ mod tests {
     #[test]
     fn errors_keep_the_function_and_list_every_mistake() {
         let out = expand_str("process, tmeout = 1", "async fn f(s: &str) {}");
-        assert!(out.contains("async fn f"), "{out}");
+        // The function keeps the shape callers await: a future of the result.
+        assert!(
+            out.contains("fn f (s : & str) -> impl :: core :: future :: Future"),
+            "{out}"
+        );
         assert!(
             out.contains("unknown option `tmeout`; did you mean `timeout`?"),
             "{out}"

@@ -9,6 +9,8 @@ mod durations;
 mod executor;
 mod fallback;
 mod private;
+#[cfg(test)]
+mod props;
 mod use_state;
 
 use proc_macro::TokenStream;

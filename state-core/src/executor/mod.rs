@@ -6,6 +6,8 @@
 //! ([`ThreadPool`], [`ProcessPool`]).
 
 mod codec;
+#[cfg(test)]
+mod codec_props;
 mod error;
 mod pool_size;
 mod process_pool;
