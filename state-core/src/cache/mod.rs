@@ -12,6 +12,7 @@
 //! that [`clear_all_caches`] and session ends reach every cache.
 
 mod call;
+mod envelope;
 mod expiry;
 mod flight;
 mod key;
@@ -171,7 +172,7 @@ impl CacheSlot {
 
     fn identity(&self) -> u128 {
         let config = &self.config;
-        persist::identity(config.module_path, config.name, config.fingerprint)
+        envelope::identity(config.module_path, config.name, config.fingerprint)
     }
 
     fn create<K: CacheKey, V: CacheValue>(&self, disk: Option<persist::Disk<V>>) -> Erased {
