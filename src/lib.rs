@@ -300,6 +300,32 @@ pub use pagestate_macros::cached;
 #[doc(hidden)]
 pub use pagestate_core::__private;
 
+#[cfg(feature = "redis")]
+pub use pagestate_core::{RedisAlreadyStarted, RedisConfig, RedisTier};
+
+/// Expanded by `#[cached(persist = "redis")]`: nothing with the `redis`
+/// feature, a compile error that names it without.
+#[cfg(feature = "redis")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pagestate_requires_redis {
+    () => {};
+}
+
+/// Expanded by `#[cached(persist = "redis")]`: nothing with the `redis`
+/// feature, a compile error that names it without.
+#[cfg(not(feature = "redis"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pagestate_requires_redis {
+    () => {
+        ::core::compile_error!(
+            "`persist = \"redis\"` needs the `redis` feature of pagestate: \
+             pagestate = { version = \"0.1\", features = [\"redis\"] }"
+        );
+    };
+}
+
 /// The README's examples run as doctests, so they cannot drift from the code.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

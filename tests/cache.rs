@@ -955,6 +955,7 @@ static EAGER_SLOT: pagestate::__private::CacheSlot =
         max_entries: None,
         session_scoped: false,
         persist: false,
+        redis: false,
     });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1457,6 +1458,7 @@ static EAGER_SESSION_SLOT: pagestate::__private::CacheSlot =
         max_entries: None,
         session_scoped: true,
         persist: false,
+        redis: false,
     });
 
 #[test]

@@ -47,11 +47,6 @@ impl<V> Envelope<V> {
         }
     }
 
-    /// The function's identity.
-    pub(crate) fn identity(&self) -> u128 {
-        self.identity
-    }
-
     /// `value` for the key hashed `key_hash`, expiring `ttl` from now;
     /// `None` if it cannot be encoded.
     pub(crate) fn seal(&self, key_hash: u128, value: &V, ttl: Option<Duration>) -> Option<Vec<u8>> {
