@@ -160,6 +160,7 @@ fn ran(test: &str) {
 const CHILD_ENV: &str = "PAGESTATE_TEST_REDIS_CHILD";
 const DIR_ENV: &str = "PAGESTATE_TEST_REDIS_DIR";
 const HANG_ENV: &str = "PAGESTATE_TEST_REDIS_HANG";
+const LEASE_ENV: &str = "PAGESTATE_TEST_REDIS_LEASE_MS";
 const PREFIX: &str = "pagestate-test:";
 
 /// Body runs in this process.
@@ -313,12 +314,16 @@ fn redis_child() {
     };
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(log::LevelFilter::Info);
-    // Generous timeouts for a loaded machine, and a short lease so that a
-    // killed process delays the others briefly.
+    // Generous timeouts for a loaded machine (a slow reply would count as
+    // an outage); the default lease, but a short one where a test kills the
+    // computing process.
+    let lease = std::env::var(LEASE_ENV).map_or(Duration::from_secs(10), |ms| {
+        Duration::from_millis(ms.parse().unwrap())
+    });
     let config = RedisConfig::from_env()
-        .connect_timeout(Duration::from_secs(2))
-        .command_timeout(Duration::from_secs(2))
-        .lease(Duration::from_secs(2));
+        .connect_timeout(Duration::from_secs(5))
+        .command_timeout(Duration::from_secs(5))
+        .lease(lease);
     RedisTier::configure(config).unwrap();
     let report = match scenario.as_str() {
         "square" => {
@@ -764,9 +769,10 @@ fn a_process_killed_mid_body_hands_the_key_over_when_its_lease_expires() {
         return;
     };
     let dir = TempDir::new("killed");
-    let mut doomed = Kid::start(&server.url(), &dir.0, "stuck", &[(HANG_ENV, "1")]);
+    let lease = (LEASE_ENV, "1500");
+    let mut doomed = Kid::start(&server.url(), &dir.0, "stuck", &[(HANG_ENV, "1"), lease]);
     doomed.expect("CHILD-ENTERED");
-    let mut waiter = Kid::start(&server.url(), &dir.0, "stuck", &[]);
+    let mut waiter = Kid::start(&server.url(), &dir.0, "stuck", &[lease]);
     waiter.expect("CHILD-CALLING");
     // The waiter finds the lease taken (its holder is inside the body) and
     // waits; the holder dies without a word.
