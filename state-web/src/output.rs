@@ -359,3 +359,93 @@ impl Output {
         shown
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(output: &Output, area: Area) -> Vec<(String, bool)> {
+        output
+            .shown(area)
+            .into_iter()
+            .map(|shown| match shown.node {
+                Node::Text(text) => (text.clone(), shown.stale),
+                other => (other.kind().to_owned(), shown.stale),
+            })
+            .collect()
+    }
+
+    fn run(output: &mut Output, lines: &[&str]) {
+        output.begin_run();
+        for line in lines {
+            output
+                .current
+                .push(&Cursor::main(), Node::Text((*line).into()));
+        }
+    }
+
+    #[test]
+    fn a_running_page_shows_the_rest_of_the_last_page_as_stale() {
+        let mut output = Output::default();
+        run(&mut output, &["a", "b", "c"]);
+        output.complete();
+        run(&mut output, &["x"]);
+        assert_eq!(output.status, RunStatus::Running);
+        assert_eq!(
+            texts(&output, Area::Main),
+            [("x".into(), false), ("b".into(), true), ("c".into(), true)]
+        );
+        output.current.push(&Cursor::main(), Node::Text("y".into()));
+        output.complete();
+        assert_eq!(
+            texts(&output, Area::Main),
+            [("x".into(), false), ("y".into(), false)],
+            "a completed run shows only itself"
+        );
+        assert_eq!(output.completed, 2);
+    }
+
+    #[test]
+    fn an_interrupted_runs_elements_stay_until_a_run_completes() {
+        let mut output = Output::default();
+        run(&mut output, &["a", "b", "c"]);
+        output.complete();
+        run(&mut output, &["x"]);
+        output.interrupt();
+        // The next run starts empty: the tab still shows what it showed.
+        run(&mut output, &[]);
+        assert_eq!(
+            texts(&output, Area::Main),
+            [("x".into(), true), ("b".into(), true), ("c".into(), true)]
+        );
+        run(&mut output, &["z"]);
+        output.complete();
+        assert_eq!(texts(&output, Area::Main), [("z".into(), false)]);
+    }
+
+    #[test]
+    fn nodes_go_into_containers_by_cursor() {
+        let mut tree = Tree::default();
+        let main = Cursor::main();
+        let at = tree.push(&main, Node::Columns(vec![Vec::new(), Vec::new()]));
+        let second = Cursor {
+            area: Area::Main,
+            containers: vec![(at, 1)],
+        };
+        tree.push(&second, Node::Text("right".into()));
+        let index = tree.push(&second, Node::Text("later".into()));
+        tree.replace(&second, index, Node::Divider);
+        let Node::Columns(columns) = &tree.main[0] else {
+            panic!("columns expected")
+        };
+        assert!(columns[0].is_empty());
+        assert_eq!(columns[1].len(), 2);
+        assert!(matches!(columns[1][1], Node::Divider));
+        let sidebar = Cursor {
+            area: Area::Sidebar,
+            containers: Vec::new(),
+        };
+        tree.push(&sidebar, Node::Title("side".into()));
+        assert_eq!(tree.sidebar.len(), 1);
+    }
+}

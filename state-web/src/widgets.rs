@@ -17,14 +17,23 @@ use crate::output::{InputView, Node, WidgetView};
 ///
 /// ```
 /// use pagestate::use_state;
+/// use pagestate::web::testing::AppTest;
 /// use pagestate::web::{ui, WIDGETS};
 ///
 /// fn page() {
+///     if ui::button("Clear") {
+///         // Any page code or callback can write a keyed widget's value.
+///         use_state!("name", namespace = WIDGETS, type = String).set(String::new()).unwrap();
+///     }
 ///     let name = ui::TextInput::new("Name").key("name").show();
-///     let same = use_state!("name", namespace = WIDGETS, type = String);
-///     assert_eq!(same.get(), Ok(name));
+///     ui::text(format!("Hello, {name}"));
 /// }
-/// # pagestate::web::testing::AppTest::new(page).run();
+///
+/// let mut at = AppTest::new(page);
+/// at.run().widget("Name").input("Ada").run();
+/// assert_eq!(at.widget_state::<String>("name").as_deref(), Some("Ada"));
+/// at.widget("Clear").click().run();
+/// assert_eq!(at.texts("text"), ["Hello, "]);
 /// ```
 ///
 /// Widgets without a key keep theirs under their generated id (see
