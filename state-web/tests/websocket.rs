@@ -505,6 +505,7 @@ async fn an_app_nests_in_a_bigger_router() {
     assert!(body.contains(r#"data-ws="/app/ws""#), "{body}");
     assert!(reqwest_get(address, "/health").await.ends_with("ok"));
     let mut tab = Client::connect_at(address, "/app/ws", None).await;
+    tab.complete_with("count 0").await;
     tab.click("key:add").await;
     tab.complete_with("count 1").await;
 }
