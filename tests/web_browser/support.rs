@@ -386,15 +386,15 @@ pub fn run<F: Future<Output = ()>>(body: F) {
         .block_on(body);
 }
 
-/// Serves `router` on 127.0.0.1 at a free port for the rest of the test;
-/// returns its base URL (`http://127.0.0.1:PORT`).
-pub async fn serve(router: axum::Router) -> String {
+/// Serves `app` on 127.0.0.1 at a free port for the rest of the test;
+/// returns its base URL (`http://127.0.0.1:PORT/`).
+pub async fn serve(app: pagestate::web::App) -> String {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
         .expect("bind the app server");
     let address = listener.local_addr().expect("server address");
     tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("app server");
+        app.serve(listener).await.expect("app server");
     });
-    format!("http://{address}")
+    format!("http://{address}/")
 }
