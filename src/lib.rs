@@ -304,3 +304,8 @@ pub use pagestate_core::__private;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The web host: serve a page function to browser tabs with Streamlit's
+/// rerun semantics (cargo feature `web`). See [`web::App`] and [`web::ui`].
+#[cfg(feature = "web")]
+pub use pagestate_web as web;
