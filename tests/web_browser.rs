@@ -74,7 +74,10 @@ async fn settled(tab: &Tab<'_>) -> u64 {
 /// The session id the tab got from the server.
 async fn session_of(tab: &Tab<'_>) -> String {
     let value = tab
-        .wait_js("a session id", "return document.body.dataset.session || null;")
+        .wait_js(
+            "a session id",
+            "return document.body.dataset.session || null;",
+        )
         .await;
     value.as_str().expect("a session id").to_owned()
 }
@@ -125,7 +128,10 @@ fn two_tabs_have_their_own_sessions() {
 
         // The other tab saw none of it, and its own click counts from zero.
         let text = second.body_text().await;
-        assert!(text.contains("count: 0") && text.contains("hello, []"), "{text}");
+        assert!(
+            text.contains("count: 0") && text.contains("hello, []"),
+            "{text}"
+        );
         click(&second, "add").await;
         shows(&second, "count: 1").await;
         assert!(first.body_text().await.contains("count: 3"));
@@ -177,7 +183,10 @@ fn eight_tabs_are_live_at_once() {
         }
         for (index, tab) in tabs.iter().enumerate() {
             let text = tab.body_text().await;
-            assert!(text.contains(&format!("count: {}", 2 * (index + 1))), "{text}");
+            assert!(
+                text.contains(&format!("count: {}", 2 * (index + 1))),
+                "{text}"
+            );
             let status = tab.js("return document.body.dataset.status;", vec![]).await;
             assert_eq!(status, json!("complete"));
         }
@@ -312,7 +321,10 @@ fn form_sends_nothing_until_submit() {
         let Some(browser) = Browser::start("form_sends_nothing_until_submit").await else {
             return;
         };
-        FORM_RUNS.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        FORM_RUNS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         let url = serve(App::new(form_page)).await;
         let tab = browser.open(&url).await;
         tab.find(&keyed("first")).await;
@@ -320,11 +332,18 @@ fn form_sends_nothing_until_submit() {
 
         type_into(&tab, "first", "Ada").await;
         type_into(&tab, "last", "Lovelace").await;
-        assert_eq!(settled(&tab).await, initial, "typing in a form reruns nothing");
+        assert_eq!(
+            settled(&tab).await,
+            initial,
+            "typing in a form reruns nothing"
+        );
         click_on(&tab, "[data-testid=form_submit_button] button").await;
         shows(&tab, "saved: Ada Lovelace").await;
         assert_eq!(settled(&tab).await, initial + 1, "one rerun, on submit");
-        let runs = FORM_RUNS.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let runs = FORM_RUNS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         assert_eq!(
             runs,
             vec![
@@ -492,8 +511,11 @@ fn typed_html_is_shown_as_text_and_never_runs() {
             vec![],
         )
         .await;
-        tab.wait_js("the control image's onerror", "return window.__ps_control === 1;")
-            .await;
+        tab.wait_js(
+            "the control image's onerror",
+            "return window.__ps_control === 1;",
+        )
+        .await;
         let verdict = tab
             .js(
                 "return [window.__ps_pwned === undefined, \
@@ -544,7 +566,10 @@ fn page_panic_shows_in_its_tab_only() {
             .await;
         let error = error.as_str().unwrap_or_default();
         assert!(error.contains("the page broke on purpose"), "{error}");
-        assert!(error.contains("web_browser.rs"), "names the location: {error}");
+        assert!(
+            error.contains("web_browser.rs"),
+            "names the location: {error}"
+        );
         assert!(!broken.body_text().await.contains("end of page"));
 
         // The other tab works on, and sees no error.
@@ -573,11 +598,23 @@ fn demo_app_works_and_is_photographed() {
         let url = serve(App::new(demo::page).title("Market dashboard")).await;
         let tab = browser.open(&url).await;
         shows(&tab, "quotes fetched in parallel").await;
-        for part in ["Market dashboard", "ACME", "UMBRL", "Settings", "Your watchlist is empty."] {
+        for part in [
+            "Market dashboard",
+            "ACME",
+            "UMBRL",
+            "Settings",
+            "Your watchlist is empty.",
+        ] {
             tab.wait_text(part).await;
         }
-        assert!(tab.exists("[data-testid=line_chart] svg").await, "the chart is drawn");
-        assert!(tab.exists("[data-testid=table] table").await, "the quotes table");
+        assert!(
+            tab.exists("[data-testid=line_chart] svg").await,
+            "the chart is drawn"
+        );
+        assert!(
+            tab.exists("[data-testid=table] table").await,
+            "the quotes table"
+        );
 
         click(&tab, "watch").await;
         shows(&tab, "Watching: ACME").await;
@@ -587,6 +624,21 @@ fn demo_app_works_and_is_photographed() {
         click(&tab, "risk").await;
         shows(&tab, "Estimated chance of a loss").await;
 
+        // The photograph: the whole page in one tall window, top first, once
+        // the progress bar's animation has reached its end.
+        tab.focus()
+            .await
+            .set_window_size(1280, 1900)
+            .await
+            .expect("resize");
+        tab.js("window.scrollTo(0, 0);", vec![]).await;
+        tab.wait_js(
+            "the progress bar to be drawn full",
+            "var bar = document.querySelector('.ps-bar'); \
+             var fill = document.querySelector('.ps-bar-fill'); \
+             return fill.getBoundingClientRect().width >= bar.getBoundingClientRect().width - 1;",
+        )
+        .await;
         let png = tab.focus().await.screenshot().await.expect("screenshot");
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
         if std::env::var_os("PAGESTATE_UPDATE_SCREENSHOT").is_some() {
