@@ -257,6 +257,11 @@ async fn socket_loop(
             }
             _ = takeover.changed() => {
                 if *takeover.borrow_and_update() != number {
+                    // Another page of this tab (a reload) or a copy of it (a
+                    // duplicated tab shares its sessionStorage) took the
+                    // session: if this page still lives, it starts a new one.
+                    let moved = ServerMessage::Moved.to_json();
+                    let _ = socket.send(Message::Text(moved.into())).await;
                     break;
                 }
             }

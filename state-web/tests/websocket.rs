@@ -200,11 +200,15 @@ async fn a_second_connection_takes_the_session_over() {
     let mut second = Client::connect(address, Some(&first.session.clone())).await;
     assert_eq!(second.session, first.session);
     second.complete_with("count 0").await;
+    // The old connection is told, then closed by the server.
     loop {
-        if first.next().await.is_none() {
-            break; // the old connection was closed by the server
+        match first.next().await {
+            Some(message) if message["t"] == "moved" => break,
+            Some(_) => {}
+            None => panic!("closed without a `moved` message"),
         }
     }
+    assert!(first.next().await.is_none());
     second.click("key:add").await;
     second.complete_with("count 1").await;
 }
