@@ -100,7 +100,7 @@ fn serve() -> ExitCode {
             let _ = std::io::stdin().read_to_end(&mut Vec::new());
             std::process::exit(0);
         });
-        axum::serve(listener, app.router()).await.expect("serve");
+        app.serve(listener).await.expect("serve");
     });
     ExitCode::SUCCESS
 }
@@ -317,7 +317,10 @@ fn main() -> ExitCode {
     let peer = plan.peer.then(|| streamlit_peer(&plan)).flatten();
     runtime.block_on(measure(&plan, peer.as_ref(), &mut rows));
 
-    println!("\n| figure | pagestate | target | Streamlit {} (same machine) |", peer.as_ref().map_or("", |p| p.version.as_str()));
+    println!(
+        "\n| figure | pagestate | target | Streamlit {} (same machine) |",
+        peer.as_ref().map_or("", |p| p.version.as_str())
+    );
     println!("|---|---:|---|---:|");
     for row in &rows {
         println!(
@@ -541,7 +544,9 @@ fn streamlit_peer(plan: &Plan) -> Option<PeerResult> {
     );
     let started = Instant::now();
     while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        if started.elapsed() > Duration::from_secs(60) || server.0.try_wait().ok().flatten().is_some() {
+        if started.elapsed() > Duration::from_secs(60)
+            || server.0.try_wait().ok().flatten().is_some()
+        {
             eprintln!("Streamlit peer skipped: the server did not start");
             return None;
         }
