@@ -51,6 +51,11 @@
         body.setAttribute("data-run", String(message.run));
         body.setAttribute("data-runs-completed", String(message.runs_completed));
         setStatus(message.status);
+      } else if (message.t === "moved") {
+        // Another page took this session (a duplicated tab shares the
+        // stored id): this one starts a session of its own.
+        sessionStorage.removeItem(STORE);
+        delay = 0;
       } else if (message.t === "busy") {
         busy = true;
         main.innerHTML = message.html;
@@ -67,7 +72,7 @@
       }
       setStatus("disconnected");
       setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 5000);
+      delay = Math.min(Math.max(delay * 2, 250), 5000);
     };
   }
 

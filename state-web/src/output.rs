@@ -292,9 +292,10 @@ pub(crate) struct Output {
     /// How many runs completed.
     pub(crate) completed: u64,
     pub(crate) status: RunStatus,
-    /// What the latest run drew so far.
+    /// What the running run drew so far (empty once it completed).
     pub(crate) current: Tree,
-    /// What the tab showed when the latest run started.
+    /// What the tab showed when the latest run started; once a run
+    /// completes, what it drew.
     pub(crate) base: Tree,
 }
 
@@ -321,7 +322,7 @@ impl Output {
     pub(crate) fn complete(&mut self) {
         self.status = RunStatus::Complete;
         self.completed += 1;
-        self.base = self.current.clone();
+        self.base = std::mem::take(&mut self.current);
     }
 
     /// The run was cut off: what it drew stays, with the rest of what was
@@ -330,6 +331,7 @@ impl Output {
         self.status = RunStatus::Interrupted;
         let mut base = Tree::default();
         for area in [Area::Main, Area::Sidebar] {
+            // Nodes are cloned: an interruption is rare, a completion is not.
             let merged: Vec<Node> = self
                 .shown(area)
                 .into_iter()
@@ -338,24 +340,31 @@ impl Output {
             *base.area_mut(area) = merged;
         }
         self.base = base;
+        self.current = Tree::default();
     }
 
     /// What the tab shows in `area`: the current run's nodes, then (unless
     /// it completed) the nodes of the earlier view past them, marked stale.
     pub(crate) fn shown(&self, area: Area) -> Vec<Shown<'_>> {
+        if self.status == RunStatus::Complete {
+            return self
+                .base
+                .area(area)
+                .iter()
+                .map(|node| Shown { node, stale: false })
+                .collect();
+        }
         let current = self.current.area(area);
         let mut shown: Vec<Shown<'_>> = current
             .iter()
             .map(|node| Shown { node, stale: false })
             .collect();
-        if self.status != RunStatus::Complete {
-            let base = self.base.area(area);
-            shown.extend(
-                base.iter()
-                    .skip(current.len())
-                    .map(|node| Shown { node, stale: true }),
-            );
-        }
+        let base = self.base.area(area);
+        shown.extend(
+            base.iter()
+                .skip(current.len())
+                .map(|node| Shown { node, stale: true }),
+        );
         shown
     }
 }

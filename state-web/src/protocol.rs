@@ -3,7 +3,9 @@
 //!
 //! Client to server: `{"t":"rerun","values":{"<widget id>":<value>},"triggers":["<widget id>"]}`.
 //! Server to client: `hello` (the session id to keep), `frame` (the drawing
-//! of both areas and the run's status), `busy` (the session cap is reached).
+//! of both areas and the run's status), `busy` (the session cap is reached),
+//! `moved` (a newer connection took the session: a reload, or a duplicated
+//! tab that copied the session id; the older page starts a new session).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -51,6 +53,8 @@ pub(crate) enum ServerMessage<'a> {
     Busy {
         html: String,
     },
+    /// A newer connection took this session over.
+    Moved,
 }
 
 impl ServerMessage<'_> {

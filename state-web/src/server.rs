@@ -12,8 +12,10 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use tokio::sync::watch;
+use tokio::time::{sleep_until, Duration, Instant};
 
 use crate::app::Config;
+use crate::output::RunStatus;
 use crate::protocol::{ClientMessage, ServerMessage};
 use crate::render;
 use crate::tab::{lock, Page, RerunRequest, Spawner, Tab};
@@ -200,6 +202,10 @@ async fn serve_socket(host: Arc<Host>, mut socket: WebSocket, offered: Option<St
     host.disconnect(&live, number);
 }
 
+/// While a run draws, a tab gets its drawing at most this often (a fast run
+/// sends only its final frame); a run's end is sent at once.
+const STREAM_INTERVAL: Duration = Duration::from_millis(20);
+
 async fn socket_loop(
     live: &Live,
     socket: &mut WebSocket,
@@ -208,6 +214,8 @@ async fn socket_loop(
     number: u64,
 ) {
     let session = live.tab.session.id();
+    // When the drawing of a running page is due to be sent.
+    let mut flush_at: Option<Instant> = None;
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
@@ -231,16 +239,38 @@ async fn socket_loop(
                 if changed.is_err() {
                     break;
                 }
-                let frame = ServerMessage::frame(&lock(&live.tab.output)).to_json();
-                if socket.send(Message::Text(frame.into())).await.is_err() {
+                let running = lock(&live.tab.output).status == RunStatus::Running;
+                if running {
+                    flush_at.get_or_insert_with(|| Instant::now() + STREAM_INTERVAL);
+                } else {
+                    flush_at = None;
+                    if send_frame(live, socket).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            _ = sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
+                flush_at = None;
+                if send_frame(live, socket).await.is_err() {
                     break;
                 }
             }
             _ = takeover.changed() => {
                 if *takeover.borrow_and_update() != number {
+                    // Another page of this tab (a reload) or a copy of it (a
+                    // duplicated tab shares its sessionStorage) took the
+                    // session: if this page still lives, it starts a new one.
+                    let moved = ServerMessage::Moved.to_json();
+                    let _ = socket.send(Message::Text(moved.into())).await;
                     break;
                 }
             }
         }
     }
+}
+
+/// Sends the tab's current drawing.
+async fn send_frame(live: &Live, socket: &mut WebSocket) -> Result<(), axum::Error> {
+    let frame = ServerMessage::frame(&lock(&live.tab.output)).to_json();
+    socket.send(Message::Text(frame.into())).await
 }

@@ -71,6 +71,7 @@ fn draw_svg(series: &[(&str, &[f64])]) -> Result<String, Box<dyn std::error::Err
             .light_line_style(RGBColor(238, 238, 238))
             .bold_line_style(RGBColor(220, 220, 220))
             .x_labels((x_max as usize + 1).min(12))
+            .label_style(("sans-serif", 13))
             .draw()?;
         for (index, (name, values)) in series.iter().enumerate() {
             let color = Palette99::pick(index).to_rgba();
@@ -89,6 +90,7 @@ fn draw_svg(series: &[(&str, &[f64])]) -> Result<String, Box<dyn std::error::Err
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(220, 220, 220))
+                .label_font(("sans-serif", 13))
                 .draw()?;
         }
         root.present()?;
