@@ -394,23 +394,16 @@ async fn measure(plan: &Plan, peer: Option<&PeerResult>, rows: &mut Vec<Row>) {
     }
     settle().await;
     let before = server.rss_kib();
+    // One tab after another, as tabs open in real life (opening them all
+    // at once would also count the threads that run their first pages).
     let mut open = Vec::with_capacity(tabs);
     let mut open_errors = 0;
-    for chunk in 0..tabs.div_ceil(50) {
-        let batch = (tabs - chunk * 50).min(50);
-        let opening: Vec<_> = (0..batch)
-            .map(|_| {
-                let url = url.clone();
-                tokio::spawn(async move { Tab::open(&url).await })
-            })
-            .collect();
-        for task in opening {
-            match task.await.expect("client task") {
-                Ok(tab) => open.push(tab),
-                Err(error) => {
-                    open_errors += 1;
-                    eprintln!("open failed: {error}");
-                }
+    for _ in 0..tabs {
+        match Tab::open(&url).await {
+            Ok(tab) => open.push(tab),
+            Err(error) => {
+                open_errors += 1;
+                eprintln!("open failed: {error}");
             }
         }
     }
