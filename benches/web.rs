@@ -41,6 +41,7 @@ use pagestate::web::{ui, App};
 use pagestate_benches::measure::quantile;
 use pagestate_benches::report::{format_time, Machine};
 use serde::Deserialize;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Set in the server process's environment.
@@ -189,7 +190,11 @@ struct Tab {
 
 impl Tab {
     async fn open(url: &str) -> Result<Tab, String> {
-        let (socket, _) = tokio_tungstenite::connect_async(url)
+        // A browser-sized read buffer: tungstenite's default (128 KiB) is
+        // zero-filled on every read, which would bill the client's memset
+        // to every round trip.
+        let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), false)
             .await
             .map_err(|error| format!("connect: {error}"))?;
         let mut tab = Tab {
