@@ -46,8 +46,9 @@
         body.setAttribute("data-session", message.session);
         delay = 250;
       } else if (message.t === "frame") {
-        morph(main, message.main);
-        morph(sidebar, message.sidebar);
+        // An area left out (null) is unchanged.
+        if (message.main !== null) morph(main, message.main);
+        if (message.sidebar !== null) morph(sidebar, message.sidebar);
         body.setAttribute("data-run", String(message.run));
         body.setAttribute("data-runs-completed", String(message.runs_completed));
         setStatus(message.status);

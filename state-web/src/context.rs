@@ -107,6 +107,11 @@ pub(crate) fn checkpoint(what: &str) {
     }
 }
 
+/// The tab whose page runs on this thread, if any.
+pub(crate) fn current_tab() -> Option<Arc<Tab>> {
+    RUN.with(|run| run.borrow().as_ref().map(|ctx| Arc::clone(&ctx.tab)))
+}
+
 #[cold]
 #[track_caller]
 fn outside_page(what: &str) -> ! {

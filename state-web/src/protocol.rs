@@ -43,12 +43,13 @@ pub(crate) enum ServerMessage<'a> {
     Hello {
         session: &'a str,
     },
+    /// An area the tab already shows as it is now is left out (`null`).
     Frame {
         run: u64,
         runs_completed: u64,
         status: &'static str,
-        main: String,
-        sidebar: String,
+        main: Option<String>,
+        sidebar: Option<String>,
     },
     Busy {
         html: String,
@@ -58,13 +59,22 @@ pub(crate) enum ServerMessage<'a> {
 }
 
 impl ServerMessage<'_> {
-    pub(crate) fn frame(output: &Output) -> ServerMessage<'static> {
+    /// The frame that brings a tab showing `shown` (main, sidebar) up to
+    /// date, and updates `shown`.
+    pub(crate) fn frame(output: &Output, shown: &mut [String; 2]) -> ServerMessage<'static> {
+        let mut changed = |index: usize, area: Area| {
+            let html = render::area(output, area);
+            (html != shown[index]).then(|| {
+                shown[index] = html.clone();
+                html
+            })
+        };
         ServerMessage::Frame {
             run: output.run,
             runs_completed: output.completed,
             status: output.status.as_str(),
-            main: render::area(output, Area::Main),
-            sidebar: render::area(output, Area::Sidebar),
+            main: changed(0, Area::Main),
+            sidebar: changed(1, Area::Sidebar),
         }
     }
 

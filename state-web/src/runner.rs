@@ -111,6 +111,10 @@ fn apply(tab: &Tab, request: RerunRequest) -> (HashSet<String>, Vec<Callback>) {
             tracing::warn!(%session, widget = %id, "value for an unknown widget ignored");
             continue;
         };
+        if meta.disabled {
+            tracing::warn!(%session, widget = %id, "value for a disabled {} ignored", meta.kind);
+            continue;
+        }
         let Some(applier) = &meta.applier else {
             tracing::warn!(%session, widget = %id, "a {} takes clicks, not values: ignored", meta.kind);
             continue;
@@ -125,6 +129,9 @@ fn apply(tab: &Tab, request: RerunRequest) -> (HashSet<String>, Vec<Callback>) {
     }
     for id in request.triggers {
         match widgets.metas.get(&id) {
+            Some(meta) if meta.disabled => {
+                tracing::warn!(%session, widget = %id, "click on a disabled {} ignored", meta.kind)
+            }
             Some(meta) if meta.applier.is_none() => {
                 callbacks.extend(meta.callback.clone());
                 triggers.insert(id);

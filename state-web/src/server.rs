@@ -223,6 +223,8 @@ async fn socket_loop(
     let session = live.tab.session.id();
     // When the drawing of a running page is due to be sent.
     let mut flush_at: Option<Instant> = None;
+    // What the tab shows (main, sidebar), so unchanged areas are not resent.
+    let mut shown = [String::new(), String::new()];
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
@@ -251,14 +253,14 @@ async fn socket_loop(
                     flush_at.get_or_insert_with(|| Instant::now() + STREAM_INTERVAL);
                 } else {
                     flush_at = None;
-                    if send_frame(live, socket).await.is_err() {
+                    if send_frame(live, socket, &mut shown).await.is_err() {
                         break;
                     }
                 }
             }
             _ = sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
                 flush_at = None;
-                if send_frame(live, socket).await.is_err() {
+                if send_frame(live, socket, &mut shown).await.is_err() {
                     break;
                 }
             }
@@ -277,7 +279,11 @@ async fn socket_loop(
 }
 
 /// Sends the tab's current drawing.
-async fn send_frame(live: &Live, socket: &mut WebSocket) -> Result<(), axum::Error> {
-    let frame = ServerMessage::frame(&lock(&live.tab.output)).to_json();
+async fn send_frame(
+    live: &Live,
+    socket: &mut WebSocket,
+    shown: &mut [String; 2],
+) -> Result<(), axum::Error> {
+    let frame = ServerMessage::frame(&lock(&live.tab.output), shown).to_json();
     socket.send(Message::Text(frame.into())).await
 }

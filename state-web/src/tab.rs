@@ -97,7 +97,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Tab {
     pub(crate) fn new(page: Page, spawner: Spawner) -> Arc<Tab> {
-        Arc::new(Tab {
+        let tab = Arc::new(Tab {
             session: Session::new(),
             page,
             inbox: Mutex::new(Inbox::default()),
@@ -106,7 +106,13 @@ impl Tab {
             frames: watch::Sender::new(0),
             widgets: Mutex::new(WidgetRegistry::default()),
             spawner,
-        })
+        });
+        // Executor jobs that carry the run context find their tab here.
+        let handle = RerunHandle {
+            tab: Arc::downgrade(&tab),
+        };
+        let _ = tab.session.state(HOST, RERUN_HANDLE).set(handle);
+        tab
     }
 
     /// Queues a rerun, merged into any pending one, interrupts the running
@@ -189,6 +195,10 @@ impl Tab {
     }
 }
 
+/// The session-state namespace of the host's own entries (not an API).
+const HOST: &str = "pagestate::web::host";
+const RERUN_HANDLE: &str = "rerun_handle";
+
 /// Asks for a rerun of one tab from anywhere: a background job, another
 /// thread, a timer. Taken in page code with [`ui::rerun_handle`](crate::ui::rerun_handle).
 ///
@@ -201,6 +211,15 @@ pub struct RerunHandle {
 }
 
 impl RerunHandle {
+    /// The handle of the tab that `session` serves; one that does nothing
+    /// if no tab serves it (any more).
+    pub(crate) fn of_session(session: &Session) -> RerunHandle {
+        session
+            .state::<RerunHandle>(HOST, RERUN_HANDLE)
+            .get()
+            .unwrap_or(RerunHandle { tab: Weak::new() })
+    }
+
     /// Requests a rerun of the tab (merged with any pending one; a running
     /// page is interrupted at its next widget or element call). Returns
     /// whether the session was still open.

@@ -52,6 +52,9 @@ pub(crate) struct WidgetMeta {
     /// Where its value lives in [`WIDGETS`]; `None` for buttons.
     pub(crate) state_key: Option<String>,
     pub(crate) persist: bool,
+    /// Drawn disabled: the browser cannot change it, so input for it is
+    /// refused.
+    pub(crate) disabled: bool,
     /// Checks and stores a value from the browser, returning whether it
     /// changed. `None`: a button, which takes clicks, not values.
     pub(crate) applier: Option<Applier>,
@@ -197,6 +200,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ValueWidget<'_, T> {
                     kind: self.kind,
                     state_key: Some(state_key),
                     persist: self.common.persist,
+                    disabled: self.common.disabled,
                     applier: Some(applier),
                     callback: self.common.callback.clone(),
                 },
@@ -242,6 +246,7 @@ pub(crate) fn trigger_widget(kind: &'static str, label: &str, common: Common) ->
                 kind,
                 state_key: None,
                 persist: common.persist,
+                disabled: common.disabled,
                 applier: None,
                 callback: common.callback.clone(),
             },

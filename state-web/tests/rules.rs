@@ -486,6 +486,32 @@ fn rule8_a_background_job_requests_a_rerun_through_a_handle() {
     assert!(!handle.request(), "a closed session takes no reruns");
 }
 
+#[executor(thread, with_script_run_context = true)]
+fn job_that_reruns_its_tab() -> bool {
+    // No page runs on this pool thread: the handle comes from the session.
+    ui::rerun_handle().request()
+}
+
+#[test]
+fn rule8_an_executor_job_with_the_run_context_reruns_its_tab() {
+    let mut at = AppTest::new(|| {
+        let done = use_state!("job done", factory = || false);
+        if !done.get().unwrap() {
+            done.set(true).unwrap();
+            let requested = block_on(job_that_reruns_its_tab()).unwrap();
+            ui::text(format!("requested={requested}"));
+        }
+        ui::text("end");
+    });
+    at.run();
+    assert_eq!(at.runs(), 2, "the job's request reran the page");
+    assert!(!at.contains_text("requested"));
+    // A session that no tab serves gets a handle that does nothing.
+    let session = pagestate::Session::new();
+    assert!(!session.run(|| ui::rerun_handle().request()));
+    assert!(std::panic::catch_unwind(ui::rerun_handle).is_err());
+}
+
 // Rule 9: output is drawn while the page runs; an interrupted run's elements
 // stay until a later run completes (rendering in src/output.rs tests).
 

@@ -30,6 +30,8 @@ async fn serve(router: axum::Router) -> SocketAddr {
 struct Client {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     session: String,
+    /// What the tab shows: frames leave out (null) unchanged areas.
+    shown: [Value; 2],
 }
 
 fn url(address: SocketAddr, path: &str, session: Option<&str>) -> String {
@@ -54,6 +56,7 @@ impl Client {
         let mut client = Client {
             socket,
             session: String::new(),
+            shown: [json!(""), json!("")],
         };
         let hello = client.next().await.expect("a hello");
         assert_eq!(hello["t"], "hello", "{hello}");
@@ -68,7 +71,19 @@ impl Client {
                 .await
                 .expect("the server answers in time");
             match message {
-                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).unwrap()),
+                Some(Ok(Message::Text(text))) => {
+                    let mut message: Value = serde_json::from_str(&text).unwrap();
+                    if message["t"] == "frame" {
+                        for (index, area) in ["main", "sidebar"].into_iter().enumerate() {
+                            if message[area].is_null() {
+                                message[area] = self.shown[index].clone();
+                            } else {
+                                self.shown[index] = message[area].clone();
+                            }
+                        }
+                    }
+                    return Some(message);
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
                 Some(Ok(_)) => {}
             }
@@ -169,6 +184,31 @@ async fn an_unknown_session_id_starts_a_new_session() {
         assert_ne!(tab.session, offered);
         tab.complete_with("count 0").await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_leave_out_unchanged_areas() {
+    let page = || {
+        ui::sidebar(|| ui::text("a static sidebar"));
+        counter_page();
+    };
+    let address = serve(App::new(page).router()).await;
+    let mut tab = Client::connect(address, None).await;
+    tab.complete_with("count 0").await;
+    assert!(tab.shown[1].as_str().unwrap().contains("a static sidebar"));
+    tab.click("key:add").await;
+    let raw = loop {
+        let message = tab.socket.next().await.unwrap().unwrap();
+        let frame: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        if frame["status"] == "complete" {
+            break frame;
+        }
+    };
+    assert!(raw["main"].as_str().unwrap().contains("count 1"));
+    assert!(
+        raw["sidebar"].is_null(),
+        "the sidebar did not change: {raw}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

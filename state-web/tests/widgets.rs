@@ -387,6 +387,22 @@ fn options_every_widget_takes() {
 }
 
 #[test]
+fn a_disabled_widget_takes_no_input() {
+    let mut at = AppTest::new(|| {
+        let name = ui::TextInput::new("Name")
+            .default("fixed")
+            .disabled(true)
+            .show();
+        let go = ui::Button::new("Go").disabled(true).show();
+        ui::text(format!("{name} {go}"));
+    });
+    at.run();
+    at.widget("Name").input("changed");
+    at.widget("Go").click().run();
+    assert_eq!(at.texts("text"), ["fixed false"]);
+}
+
+#[test]
 fn bad_input_is_ignored_without_a_panic() {
     let mut at = AppTest::new(|| {
         let on = ui::checkbox("On");

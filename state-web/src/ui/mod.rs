@@ -48,7 +48,7 @@ pub use numbers::{number_input, slider, Number, NumberInput, Slider};
 
 use std::sync::Arc;
 
-use crate::context::{checkpoint, with_ctx, Interrupt};
+use crate::context::{checkpoint, current_tab, with_ctx, Interrupt};
 use crate::tab::{RerunHandle, RerunRequest};
 
 /// Stops this run and runs the page again from the top (Streamlit's
@@ -65,6 +65,9 @@ pub fn rerun() -> ! {
 /// A handle that asks for a rerun of this tab from anywhere (a background
 /// job that finished, a timer), beyond Streamlit (its issues #8490, #6687).
 ///
+/// Page code takes it here; so can an `#[executor(thread,
+/// with_script_run_context = true)]` job, which runs in the tab's session.
+///
 /// ```no_run
 /// # use pagestate::web::ui;
 /// let rerun = ui::rerun_handle();
@@ -73,8 +76,23 @@ pub fn rerun() -> ! {
 ///     rerun.request();
 /// });
 /// ```
+///
+/// # Panics
+///
+/// Outside a page run and without a run context on the thread. In a
+/// session that no web tab serves (a plain `Session::run`), it returns a
+/// handle whose requests do nothing.
+#[track_caller]
 pub fn rerun_handle() -> RerunHandle {
-    with_ctx("rerun_handle", |ctx| RerunHandle {
-        tab: Arc::downgrade(&ctx.tab),
-    })
+    if let Some(tab) = current_tab() {
+        return RerunHandle {
+            tab: Arc::downgrade(&tab),
+        };
+    }
+    match pagestate_core::ScriptRunContext::current() {
+        Some(ctx) => RerunHandle::of_session(ctx.session()),
+        None => with_ctx("rerun_handle", |_| {
+            unreachable!("no page run on this thread")
+        }),
+    }
 }
