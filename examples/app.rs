@@ -83,16 +83,16 @@ fn simulate_risk(paths: u64, seed: u64) -> f64 {
 
 /// The page: runs top to bottom on every interaction, in its tab's session.
 pub fn page() {
-    let (symbol, days) = ui::sidebar(|| {
+    let (symbol, days, raw) = ui::sidebar(|| {
         ui::header("Settings");
         let symbol = ui::Selectbox::new("Symbol", SYMBOLS).key("symbol").show();
         let days = ui::Slider::new("Days of history", 10_u32, 120)
             .default(60)
             .key("days")
             .show();
-        ui::checkbox("Show raw numbers");
+        let raw = ui::Checkbox::new("Show raw numbers").key("raw").show();
         ui::markdown("Built with **pagestate**: state, caching and executors for page-model apps.");
-        (symbol, days)
+        (symbol, days, raw)
     });
 
     ui::title("Market dashboard");
@@ -114,6 +114,9 @@ pub fn page() {
         started.elapsed().as_millis()
     ));
     ui::table(&quotes);
+    if raw {
+        ui::json(&quotes);
+    }
 
     ui::header(format!("{symbol}: last {days} days"));
     let history = price_history(symbol.to_string(), days);

@@ -621,6 +621,10 @@ fn demo_app_works_and_is_photographed() {
         type_into(&tab, "quantity", "25").await;
         click_on(&tab, "[data-testid=form_submit_button] button").await;
         shows(&tab, "Order placed: 25 x ACME").await;
+        click_on(&tab, &format!("{} input", keyed("raw"))).await;
+        shows(&tab, "\"symbol\": \"GLOBX\"").await;
+        click_on(&tab, &format!("{} input", keyed("raw"))).await;
+        tab.wait_no_text("\"symbol\": \"GLOBX\"").await;
         click(&tab, "risk").await;
         shows(&tab, "Estimated chance of a loss").await;
 
@@ -628,7 +632,7 @@ fn demo_app_works_and_is_photographed() {
         // the progress bar's animation has reached its end.
         tab.focus()
             .await
-            .set_window_size(1280, 1900)
+            .set_window_size(1280, 1660)
             .await
             .expect("resize");
         tab.js("window.scrollTo(0, 0);", vec![]).await;

@@ -147,6 +147,9 @@ fn same_origin(headers: &HeaderMap) -> bool {
     !authority.is_empty() && authority.eq_ignore_ascii_case(host)
 }
 
+/// The read buffer of each tab's WebSocket, in bytes.
+const READ_BUFFER: usize = 4 * 1024;
+
 async fn websocket(
     State(host): State<Arc<Host>>,
     headers: HeaderMap,
@@ -163,6 +166,10 @@ async fn websocket(
     }
     let limit = host.config.max_message_size;
     upgrade
+        // tungstenite's default read buffer is 128 KiB, zero-filled on the
+        // first read: resident memory for every idle tab. A tab sends small
+        // messages; a larger one is read in more steps.
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| serve_socket(host, socket, offer.session))
