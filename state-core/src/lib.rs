@@ -8,6 +8,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
+pub mod durable;
 mod executor;
 mod session;
 mod state;
@@ -34,6 +35,7 @@ pub mod __private {
         CallInvalid, Executed, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, RedisCall,
         Returns, ReturnsResult, ReturnsValue,
     };
+    pub use crate::durable::{use_state_durable, DurableValue};
     pub use crate::state::{use_state, use_state_init};
     pub use crate::Namespace;
 

@@ -191,6 +191,16 @@ impl StateMap {
         slot
     }
 
+    /// The addresses of the states that hold a value now.
+    pub(crate) fn initialized(&self) -> Vec<(Option<String>, String)> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots
+            .values()
+            .filter(|slot| slot.has_value.load(Ordering::Acquire))
+            .map(|slot| (slot.namespace.as_deref().map(Into::into), slot.key.to_string()))
+            .collect()
+    }
+
     /// Drops every value and detaches every slot, so that handles taken
     /// before find the live map again.
     ///

@@ -12,7 +12,8 @@ use crate::args::{self, Arg, ArgValue, Errors};
 const NAMESPACE: &str = "namespace";
 const FACTORY: &str = "factory";
 const TYPE: &str = "type";
-const OPTIONS: &[&str] = &[NAMESPACE, FACTORY, TYPE];
+const DURABLE: &str = "durable";
+const OPTIONS: &[&str] = &[NAMESPACE, FACTORY, TYPE, DURABLE];
 
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let input = match Parser::parse2(parse, input) {
@@ -48,6 +49,8 @@ struct UseState {
     namespace: Option<Expr>,
     factory: Option<Expr>,
     ty: Option<Type>,
+    /// `durable`: stored with the session (Serialize + DeserializeOwned).
+    durable: Option<Ident>,
 }
 
 fn parse(input: ParseStream) -> syn::Result<Input> {
@@ -92,10 +95,16 @@ impl UseState {
             namespace: None,
             factory: None,
             ty: None,
+            durable: None,
         };
         for arg in args::check_names(input.options, OPTIONS, &mut errors) {
             let name = arg.name.to_string();
-            if name == TYPE {
+            if name == DURABLE {
+                match arg.value {
+                    ArgValue::Flag => call.durable = Some(arg.name),
+                    _ => errors.at(&arg.name, "option `durable` takes no value: `durable`"),
+                }
+            } else if name == TYPE {
                 match arg.value {
                     ArgValue::Type(ty) => call.ty = Some(ty),
                     _ => errors.at(&arg.name, "option `type` needs a type: `type = String`"),
@@ -124,11 +133,22 @@ impl UseState {
             Some(ty) => quote!(#ty),
             None => quote!(_),
         };
-        match &self.factory {
-            Some(factory) => quote! {
+        match (&self.factory, &self.durable) {
+            (Some(factory), Some(durable)) => quote_spanned! {durable.span()=>
+                #private::use_state_durable::<#ty, _>(#namespace, #key, #factory)
+            },
+            (None, Some(durable)) => {
+                let error = syn::Error::new_spanned(
+                    durable,
+                    "a `durable` state needs a `factory`: `use_state!(\"k\", factory = || 0, durable)`",
+                )
+                .to_compile_error();
+                quote!({ #error #private::use_state::<#ty>(#namespace, #key) })
+            }
+            (Some(factory), None) => quote! {
                 #private::use_state_init::<#ty, _>(#namespace, #key, #factory)
             },
-            None => quote! {
+            (None, None) => quote! {
                 #private::use_state::<#ty>(#namespace, #key)
             },
         }

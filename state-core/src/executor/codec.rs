@@ -240,7 +240,7 @@ mod tests {
         assert!(read_frame_into(&mut input, &mut frame).unwrap());
         assert_eq!(frame, [REQUEST, b'a', b'b']);
         assert!(read_frame_into(&mut input, &mut frame).unwrap());
-        assert_eq!(frame, []);
+        assert!(frame.is_empty());
         assert!(read_frame_into(&mut input, &mut frame).unwrap());
         assert_eq!(
             (frame[0], frame.len(), frame[1..] == big[..]),
