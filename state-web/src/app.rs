@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::Router;
 
 use crate::server::{self, Host};
+use crate::store::{SessionStore, StoreChoice};
 use crate::tab::Page;
 
 /// How an [`App`] serves its page.
@@ -17,6 +18,9 @@ pub(crate) struct Config {
     pub(crate) reconnect_grace: Duration,
     pub(crate) max_sessions: usize,
     pub(crate) max_message_size: usize,
+    pub(crate) store: StoreChoice,
+    pub(crate) session_idle: Duration,
+    pub(crate) write_behind: Duration,
 }
 
 impl Default for Config {
@@ -27,6 +31,9 @@ impl Default for Config {
             reconnect_grace: Duration::from_secs(120),
             max_sessions: 10_000,
             max_message_size: 1 << 20,
+            store: StoreChoice::default(),
+            session_idle: Duration::from_secs(24 * 60 * 60),
+            write_behind: Duration::from_millis(200),
         }
     }
 }
@@ -116,6 +123,36 @@ impl App {
         self
     }
 
+    /// Where sessions are stored, so that a restarted process or another
+    /// replica adopts them (see [`store`](crate::store)). Default: chosen by
+    /// `PAGESTATE_SESSION_STORE` (`disk`, `redis`, `memory`), else a
+    /// [`DiskStore`](crate::store::DiskStore) in `.pagestate/sessions`.
+    pub fn session_store(mut self, store: impl SessionStore) -> Self {
+        self.config.store = StoreChoice::Store(Arc::new(store));
+        self
+    }
+
+    /// Keeps sessions in memory only: a restart loses them.
+    pub fn memory_sessions(mut self) -> Self {
+        self.config.store = StoreChoice::Memory;
+        self
+    }
+
+    /// How long a stored session is kept without a change (default 24 h),
+    /// for the stores this app opens from the environment.
+    pub fn session_idle(mut self, idle: Duration) -> Self {
+        self.config.session_idle = idle;
+        self
+    }
+
+    /// The most a completed run's changes wait before they are stored
+    /// (default 200 ms). They are written by a background thread, never on
+    /// the interaction's path; a clean shutdown writes them at once.
+    pub fn write_behind(mut self, lag: Duration) -> Self {
+        self.config.write_behind = lag;
+        self
+    }
+
     /// The app as an axum [`Router`]: `GET /` serves the page, `GET /ws`
     /// its WebSocket. Nest it anywhere (`Router::nest("/app", ..)`).
     ///
@@ -130,20 +167,65 @@ impl App {
     /// Serves the app on `listener` until the process ends (for your own
     /// tokio runtime; [`run`](Self::run) makes one).
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        self.serve_until(listener, std::future::pending()).await
+    }
+
+    /// Serves the app on `listener` until `shutdown` completes, then stores
+    /// every session's changes (waiting until they are written) and returns.
+    pub async fn serve_until(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
         tracing::info!(address = %listener.local_addr()?, "pagestate web app serving");
-        axum::serve(listener, self.router()).await
+        let host = Arc::new(Host::new(Arc::clone(&self.page), self.config.clone()));
+        let served = tokio::select! {
+            served = axum::serve(listener, server::router(Arc::clone(&host))) => served,
+            () = shutdown => Ok(()),
+        };
+        let flushed = Arc::clone(&host);
+        let _ = tokio::task::spawn_blocking(move || flushed.flush()).await;
+        tracing::info!("pagestate web app stopped; sessions stored");
+        served
     }
 
     /// Serves the app on its [`address`](Self::address), printing the URL
-    /// once it listens, until the process ends.
+    /// once it listens, until the process ends or gets Ctrl-C or SIGTERM:
+    /// then it stores every session's changes first, and returns.
     pub fn run(self) -> std::io::Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(async move {
+        let served = runtime.block_on(async move {
             let listener = tokio::net::TcpListener::bind(self.config.address).await?;
             println!("pagestate: serving on http://{}/", listener.local_addr()?);
-            self.serve(listener).await
-        })
+            self.serve_until(listener, stop_signal()).await
+        });
+        // Page threads still running are not waited for.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        served
+    }
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

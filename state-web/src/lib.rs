@@ -34,6 +34,7 @@ mod protocol;
 mod render;
 mod runner;
 mod server;
+pub mod store;
 mod tab;
 pub mod testing;
 pub mod ui;

@@ -165,4 +165,7 @@ fn complete(tab: &Tab, ctx: RunCtx) {
     drop(widgets);
     lock(&tab.output).complete();
     tab.notify();
+    if let Some(after_run) = tab.after_run.get() {
+        after_run(tab);
+    }
 }

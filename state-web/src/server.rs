@@ -18,7 +18,10 @@ use crate::app::Config;
 use crate::output::RunStatus;
 use crate::protocol::{ClientMessage, ServerMessage};
 use crate::render;
+use crate::store::writer::Writer;
+use crate::store::{self, SessionStore, Snapshot};
 use crate::tab::{lock, Page, RerunRequest, Spawner, Tab};
+use pagestate_core::durable;
 
 pub(crate) fn router(host: Arc<Host>) -> Router {
     Router::new()
@@ -32,6 +35,8 @@ pub(crate) struct Host {
     page: Page,
     config: Config,
     sessions: Mutex<HashMap<String, Arc<Live>>>,
+    /// Where sessions are stored (`None`: memory only), and its writer.
+    store: Option<(Arc<dyn SessionStore>, Writer)>,
 }
 
 /// A session and the connection serving it (if any).
@@ -48,16 +53,60 @@ struct Live {
 
 impl Host {
     pub(crate) fn new(page: Page, config: Config) -> Self {
+        let store = config.store.open(config.session_idle).and_then(|store| {
+            match Writer::start(Arc::clone(&store), config.write_behind) {
+                Ok(writer) => Some((store, writer)),
+                Err(error) => {
+                    tracing::warn!("session store writer not started, sessions stay in memory: {error}");
+                    None
+                }
+            }
+        });
         Host {
             page,
             config,
             sessions: Mutex::new(HashMap::new()),
+            store,
         }
+    }
+
+    /// The stored session `offered`, when this host does not hold it live
+    /// and the store has it.
+    async fn stored(&self, offered: Option<&str>) -> Option<(String, Snapshot)> {
+        let id = offered.filter(|id| store::valid_id(id))?;
+        if lock(&self.sessions).contains_key(id) {
+            return None;
+        }
+        let (store, _) = self.store.as_ref()?;
+        let (store, id) = (Arc::clone(store), id.to_owned());
+        tokio::task::spawn_blocking(move || store.load(&id).map(|snapshot| (id, snapshot)))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Stores every live session's changes now, waiting until written (a
+    /// clean shutdown).
+    pub(crate) fn flush(&self) {
+        let Some((_, writer)) = &self.store else {
+            return;
+        };
+        let live: Vec<Arc<Live>> = lock(&self.sessions).values().cloned().collect();
+        for live in live {
+            writer.dirty(&live.id, &live.tab.session);
+        }
+        writer.flush();
     }
 
     /// The session with id `offered`, or a new one (with a new id) when
     /// it is unknown; `None` past the session cap.
-    fn attach(&self, offered: Option<&str>) -> Option<(Arc<Live>, bool)> {
+    ///
+    /// `stored`: a session of the store to adopt under its own id.
+    fn attach(
+        &self,
+        offered: Option<&str>,
+        stored: Option<(String, Snapshot)>,
+    ) -> Option<(Arc<Live>, bool)> {
         let mut sessions = lock(&self.sessions);
         if let Some(live) = offered.and_then(|id| sessions.get(id)) {
             return Some((Arc::clone(live), false));
@@ -65,11 +114,24 @@ impl Host {
         if sessions.len() >= self.config.max_sessions {
             return None;
         }
-        let id = new_session_id();
         let tab = Tab::new(
             Arc::clone(&self.page),
             Spawner::Blocking(tokio::runtime::Handle::current()),
         );
+        let id = match stored {
+            Some((id, snapshot)) => {
+                tracing::debug!(session = %id, "stored session adopted");
+                durable::adopt(&tab.session, snapshot);
+                id
+            }
+            None => new_session_id(),
+        };
+        if let Some((_, writer)) = &self.store {
+            let (writer, key) = (writer.clone(), id.clone());
+            let _ = tab.after_run.set(Box::new(move |tab: &Tab| {
+                writer.dirty(&key, &tab.session);
+            }));
+        }
         let live = Arc::new(Live {
             id: id.clone(),
             tab,
@@ -176,7 +238,8 @@ async fn websocket(
 }
 
 async fn serve_socket(host: Arc<Host>, mut socket: WebSocket, offered: Option<String>) {
-    let Some((live, fresh)) = host.attach(offered.as_deref()) else {
+    let stored = host.stored(offered.as_deref()).await;
+    let Some((live, fresh)) = host.attach(offered.as_deref(), stored) else {
         tracing::warn!(
             max = host.config.max_sessions,
             "session cap reached: new tab refused"

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use pagestate_core::Session;
 use serde_json::Value;
@@ -81,7 +81,13 @@ pub(crate) struct Tab {
     pub(crate) frames: watch::Sender<u64>,
     pub(crate) widgets: Mutex<WidgetRegistry>,
     spawner: Spawner,
+    /// Called after each completed run (the host queues the session to be
+    /// stored).
+    pub(crate) after_run: OnceLock<AfterRun>,
 }
+
+/// What the host does after a completed run of a tab.
+pub(crate) type AfterRun = Box<dyn Fn(&Tab) + Send + Sync>;
 
 impl fmt::Debug for Tab {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -106,6 +112,7 @@ impl Tab {
             frames: watch::Sender::new(0),
             widgets: Mutex::new(WidgetRegistry::default()),
             spawner,
+            after_run: OnceLock::new(),
         });
         // Executor jobs that carry the run context find their tab here.
         let handle = RerunHandle {

@@ -4,7 +4,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use pagestate_core::{Session, StateError};
+use pagestate_core::{durable, Session, StateError};
 use serde_json::Value;
 
 use crate::context::{with_ctx, RunCtx};
@@ -174,6 +174,16 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ValueWidget<'_, T> {
             }
             let state_key = self.common.key.clone().unwrap_or_else(|| id.clone());
             let state = ctx.tab.session.state::<T>(WIDGETS, &state_key);
+            // A session adopted from the store gets the value the browser
+            // last sent back on first draw.
+            if !state.is_initialized() {
+                if let Some(raw) = durable::take_restored(&ctx.tab.session, Some(WIDGETS), &state_key)
+                {
+                    if let Ok(restored) = (self.parse)(&raw) {
+                        let _ = state.set(restored);
+                    }
+                }
+            }
             let value = match state.get() {
                 Ok(value) if (self.valid)(&value) => value,
                 Ok(_) | Err(StateError::Uninitialized { .. }) => {
@@ -192,6 +202,8 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ValueWidget<'_, T> {
                 let state = session.state::<T>(WIDGETS, &key);
                 let old = state.get().ok();
                 state.set(new.clone()).map_err(|error| error.to_string())?;
+                // What the browser sent is the widget's durable form.
+                durable::record_raw(session, Some(WIDGETS), &key, raw.clone());
                 Ok(old.as_ref() != Some(&new))
             });
             ctx.seen.insert(

@@ -210,6 +210,16 @@ impl RedisTier {
     pub fn is_connected() -> bool {
         TIER.get().is_some_and(|tier| tier.is_up())
     }
+
+    /// Runs `run` on one of the tier's pooled connections (its client,
+    /// timeouts and outage handling), for other stores that share this
+    /// Redis (the web host's sessions). `None` while Redis is unreachable
+    /// or when the command failed (logged once per outage).
+    pub fn with_connection<T>(
+        run: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Option<T> {
+        tier().command(run)
+    }
 }
 
 /// Returned by [`RedisTier::configure`] once the tier has started.

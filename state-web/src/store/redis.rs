@@ -1,0 +1,142 @@
+//! [`RedisStore`]: sessions in the Redis of pagestate's cache tier, shared
+//! by replicas.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use pagestate_core::durable::{Address, Entry};
+use pagestate_core::RedisTier;
+use serde_json::Value;
+
+use super::{valid_id, Changes, SessionStore, Snapshot};
+
+/// Fields of a session's hash that are not values.
+const FORMAT_FIELD: &str = "~format";
+const VOLATILE_FIELD: &str = "~volatile";
+const FORMAT: &str = "pagestate-session/1";
+
+/// Sessions stored in Redis: one hash per session,
+/// `{prefix}session:{id}`, one field per durable value (only the changed
+/// ones are written after a run), expiring after the idle time.
+///
+/// It uses the Redis tier of `#[cached(persist = "redis")]`: its URL
+/// (`PAGESTATE_REDIS_URL`), key prefix (`PAGESTATE_REDIS_PREFIX`),
+/// timeouts and connections; configure them with
+/// [`RedisTier::configure`](pagestate_core::RedisTier::configure).
+#[derive(Debug)]
+pub struct RedisStore {
+    idle: Duration,
+}
+
+impl RedisStore {
+    /// A store whose sessions expire after `idle` without a change.
+    pub fn new(idle: Duration) -> RedisStore {
+        RedisStore { idle }
+    }
+
+    fn key(id: &str) -> String {
+        format!("{}session:{id}", RedisTier::config().prefix)
+    }
+}
+
+fn field((namespace, key): &Address) -> String {
+    serde_json::to_string(&(namespace, key)).unwrap_or_default()
+}
+
+/// The session in a hash's fields, or why it is not one.
+fn parse(fields: HashMap<String, Vec<u8>>) -> Result<Snapshot, String> {
+    if fields.get(FORMAT_FIELD).map(Vec::as_slice) != Some(FORMAT.as_bytes()) {
+        return Err("not a pagestate session of this format".into());
+    }
+    let mut snapshot = Snapshot::default();
+    for (name, bytes) in fields {
+        if name == FORMAT_FIELD {
+            continue;
+        }
+        if name == VOLATILE_FIELD {
+            snapshot.volatile = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+            continue;
+        }
+        let (namespace, key): Address = serde_json::from_str(&name).map_err(|e| e.to_string())?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        snapshot.values.push(Entry {
+            namespace,
+            key,
+            value,
+        });
+    }
+    snapshot
+        .values
+        .sort_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
+    Ok(snapshot)
+}
+
+impl SessionStore for RedisStore {
+    fn load(&self, id: &str) -> Option<Snapshot> {
+        if !valid_id(id) {
+            return None;
+        }
+        let key = Self::key(id);
+        let fields: HashMap<String, Vec<u8>> =
+            RedisTier::with_connection(|conn| redis::cmd("HGETALL").arg(&key).query(conn))?;
+        if fields.is_empty() {
+            return None;
+        }
+        match parse(fields) {
+            Ok(snapshot) => Some(snapshot),
+            Err(error) => {
+                tracing::warn!(%key, "stored session corrupt or foreign, fresh session: {error}");
+                None
+            }
+        }
+    }
+
+    fn save(&self, id: &str, changes: &Changes) {
+        if !valid_id(id) {
+            return;
+        }
+        let key = Self::key(id);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut set = vec![
+            (FORMAT_FIELD.to_owned(), FORMAT.as_bytes().to_vec()),
+            (
+                VOLATILE_FIELD.to_owned(),
+                serde_json::to_vec(&changes.snapshot.volatile).unwrap_or_default(),
+            ),
+        ];
+        for entry in &changes.snapshot.values {
+            let at = (entry.namespace.clone(), entry.key.clone());
+            if changes.changed.contains(&at) {
+                set.push((
+                    field(&at),
+                    serde_json::to_vec(&entry.value).unwrap_or_default(),
+                ));
+            }
+        }
+        pipe.cmd("HSET").arg(&key);
+        for (name, value) in &set {
+            pipe.arg(name).arg(value);
+        }
+        pipe.ignore();
+        if !changes.removed.is_empty() {
+            pipe.cmd("HDEL").arg(&key);
+            for at in &changes.removed {
+                pipe.arg(field(at));
+            }
+            pipe.ignore();
+        }
+        let idle_ms = u64::try_from(self.idle.as_millis()).unwrap_or(u64::MAX).max(1);
+        pipe.cmd("PEXPIRE").arg(&key).arg(idle_ms).ignore();
+        if RedisTier::with_connection(|conn| pipe.query::<()>(conn)).is_none() {
+            tracing::warn!(session = %id, "session not stored: Redis unreachable");
+        }
+    }
+
+    fn remove(&self, id: &str) {
+        if valid_id(id) {
+            let key = Self::key(id);
+            let _ = RedisTier::with_connection(|conn| redis::cmd("DEL").arg(&key).query::<()>(conn));
+        }
+    }
+}
