@@ -48,7 +48,11 @@ const REGISTRY_KEY: &str = "registry";
 
 /// Namespaces of host internals: neither stored nor reported as lost.
 /// (Widgets keep what the browser sent: the web host records it.)
-const INTERNAL: &[&str] = &[REGISTRY_NS, "pagestate::web::host", "pagestate::web::widgets"];
+const INTERNAL: &[&str] = &[
+    REGISTRY_NS,
+    "pagestate::web::host",
+    "pagestate::web::widgets",
+];
 
 /// A state's address: (namespace, key); `None` is the session-wide namespace.
 pub type Address = (Option<String>, String);
@@ -147,7 +151,10 @@ fn registry(session: &Session) -> Arc<Registry> {
 }
 
 fn lock(registry: &Registry) -> std::sync::MutexGuard<'_, Inner> {
-    registry.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    registry
+        .inner
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
 }
 
 fn address(namespace: Option<&str>, key: &str) -> Address {
@@ -222,7 +229,11 @@ pub fn snapshot(session: &Session) -> Snapshot {
     let registry = registry(session);
     let (typed, raw, restored) = {
         let inner = lock(&registry);
-        (inner.typed.clone(), inner.raw.clone(), inner.restored.clone())
+        (
+            inner.typed.clone(),
+            inner.raw.clone(),
+            inner.restored.clone(),
+        )
     };
     let held: BTreeSet<Address> = session.state_map().initialized().into_iter().collect();
     let mut values: BTreeMap<Address, Value> = restored;
@@ -352,7 +363,10 @@ mod tests {
     fn adopted_values_win_over_the_factory_and_volatile_ones_are_listed() {
         let first = Session::new();
         count(&first).set(3).unwrap();
-        first.state::<String>(None, "plain").set("x".into()).unwrap();
+        first
+            .state::<String>(None, "plain")
+            .set("x".into())
+            .unwrap();
         let stored = snapshot(&first);
         assert_eq!(stored.volatile, [(None, "plain".to_owned())]);
 
@@ -393,7 +407,10 @@ mod tests {
         let name = session.state::<String>("w", "name");
         name.set("Ada".into()).unwrap();
         record_raw(&session, Some("w"), "name", Value::from("Ada"));
-        assert_eq!(snapshot(&session).get(Some("w"), "name"), Some(&Value::from("Ada")));
+        assert_eq!(
+            snapshot(&session).get(Some("w"), "name"),
+            Some(&Value::from("Ada"))
+        );
         name.clear();
         assert!(snapshot(&session).get(Some("w"), "name").is_none());
     }

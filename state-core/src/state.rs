@@ -197,7 +197,12 @@ impl StateMap {
         slots
             .values()
             .filter(|slot| slot.has_value.load(Ordering::Acquire))
-            .map(|slot| (slot.namespace.as_deref().map(Into::into), slot.key.to_string()))
+            .map(|slot| {
+                (
+                    slot.namespace.as_deref().map(Into::into),
+                    slot.key.to_string(),
+                )
+            })
             .collect()
     }
 

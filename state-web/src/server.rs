@@ -57,7 +57,9 @@ impl Host {
             match Writer::start(Arc::clone(&store), config.write_behind) {
                 Ok(writer) => Some((store, writer)),
                 Err(error) => {
-                    tracing::warn!("session store writer not started, sessions stay in memory: {error}");
+                    tracing::warn!(
+                        "session store writer not started, sessions stay in memory: {error}"
+                    );
                     None
                 }
             }

@@ -177,7 +177,8 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ValueWidget<'_, T> {
             // A session adopted from the store gets the value the browser
             // last sent back on first draw.
             if !state.is_initialized() {
-                if let Some(raw) = durable::take_restored(&ctx.tab.session, Some(WIDGETS), &state_key)
+                if let Some(raw) =
+                    durable::take_restored(&ctx.tab.session, Some(WIDGETS), &state_key)
                 {
                     if let Ok(restored) = (self.parse)(&raw) {
                         let _ = state.set(restored);

@@ -235,7 +235,11 @@ mod tests {
         assert_eq!(store.load(ID), None);
         // A future format.
         let text = fs::read_to_string(store.path(other)).unwrap();
-        fs::write(store.path(other), text.replace(FORMAT, "pagestate-session/9")).unwrap();
+        fs::write(
+            store.path(other),
+            text.replace(FORMAT, "pagestate-session/9"),
+        )
+        .unwrap();
         assert_eq!(store.load(other), None);
     }
 

@@ -126,7 +126,9 @@ impl SessionStore for RedisStore {
             }
             pipe.ignore();
         }
-        let idle_ms = u64::try_from(self.idle.as_millis()).unwrap_or(u64::MAX).max(1);
+        let idle_ms = u64::try_from(self.idle.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         pipe.cmd("PEXPIRE").arg(&key).arg(idle_ms).ignore();
         if RedisTier::with_connection(|conn| pipe.query::<()>(conn)).is_none() {
             tracing::warn!(session = %id, "session not stored: Redis unreachable");
@@ -136,7 +138,8 @@ impl SessionStore for RedisStore {
     fn remove(&self, id: &str) {
         if valid_id(id) {
             let key = Self::key(id);
-            let _ = RedisTier::with_connection(|conn| redis::cmd("DEL").arg(&key).query::<()>(conn));
+            let _ =
+                RedisTier::with_connection(|conn| redis::cmd("DEL").arg(&key).query::<()>(conn));
         }
     }
 }

@@ -37,7 +37,9 @@ impl Writer {
 
     /// Queues session `id` to be stored.
     pub(crate) fn dirty(&self, id: &str, session: &Session) {
-        let _ = self.sender.send(Message::Dirty(id.to_owned(), session.clone()));
+        let _ = self
+            .sender
+            .send(Message::Dirty(id.to_owned(), session.clone()));
     }
 
     /// Stores everything queued, waiting until it is written.
