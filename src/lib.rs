@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub use pagestate_core::durable;
 pub use pagestate_core::{
     clear_all_caches, state, CacheStats, ContextGuard, Namespace, ScriptRunContext, Session,
     SessionId, StateError, StateRef,
@@ -147,6 +148,7 @@ pub use pagestate_macros::executor;
 /// | `factory = <expr>` | a `FnOnce() -> T` that initialises the state on first use (`|| 0`, `Vec::new`) |
 /// | `type = T` | the value type, when neither a factory nor an annotation tells it; the state starts uninitialised |
 /// | `namespace = <expr>` | a `&str` namespace (`module_path!()` for page-scoped state); default: the session-wide one |
+/// | `durable` | stored with the session, so a restarted app or another replica takes it back (see [`durable`]); needs a `factory` and a `Serialize + DeserializeOwned` type, checked at compile time |
 ///
 /// The same key in two namespaces, or in two sessions, is two values.
 ///
