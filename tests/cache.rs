@@ -952,8 +952,8 @@ fn clear_all_caches_empties_every_cache() {
 
 // --- the eager async entry point (for `#[executor]` under `#[cached]`) ----
 
-static EAGER_SLOT: pagestate::__private::CacheSlot =
-    pagestate::__private::CacheSlot::new(pagestate::__private::CacheConfig {
+static EAGER_SLOT: pagestate::__private_0_1_0::CacheSlot =
+    pagestate::__private_0_1_0::CacheSlot::new(pagestate::__private_0_1_0::CacheConfig {
         name: "eager",
         module_path: module_path!(),
         fingerprint: 0,
@@ -961,6 +961,7 @@ static EAGER_SLOT: pagestate::__private::CacheSlot =
         max_entries: None,
         session_scoped: false,
         persist: false,
+        redis: false,
     });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -971,7 +972,7 @@ async fn the_eager_entry_point_leads_at_call_time() {
         let made = made.clone();
         EAGER_SLOT.typed::<u64, u64>().call_eager(x, move || {
             made.fetch_add(1, Ordering::SeqCst);
-            async move { pagestate::__private::Always(x * 3) }
+            async move { pagestate::__private_0_1_0::Always(x * 3) }
         })
     };
     let first = call(2);
@@ -1001,7 +1002,7 @@ async fn the_eager_entry_point_leads_at_call_time() {
 
     // The same entry point behind the macro's dispatch, as a stacked
     // wrapper reaches it.
-    use pagestate::__private::{Always, Call, CallCached as _};
+    use pagestate::__private_0_1_0::{Always, Call, CallCached as _};
     let key = 2_u64;
     let call = Call::new(&EAGER_SLOT, &key, std::marker::PhantomData::<Always<u64>>);
     let cached = call.__pagestate_call_eager(key, || async { Always(0) });
@@ -1519,8 +1520,8 @@ fn async_session_scope_uses_the_session_polling_the_call() {
     );
 }
 
-static EAGER_SESSION_SLOT: pagestate::__private::CacheSlot =
-    pagestate::__private::CacheSlot::new(pagestate::__private::CacheConfig {
+static EAGER_SESSION_SLOT: pagestate::__private_0_1_0::CacheSlot =
+    pagestate::__private_0_1_0::CacheSlot::new(pagestate::__private_0_1_0::CacheConfig {
         name: "eager_session",
         module_path: module_path!(),
         fingerprint: 0,
@@ -1528,6 +1529,7 @@ static EAGER_SESSION_SLOT: pagestate::__private::CacheSlot =
         max_entries: None,
         session_scoped: true,
         persist: false,
+        redis: false,
     });
 
 #[test]
@@ -1537,8 +1539,9 @@ fn the_eager_entry_point_takes_the_session_at_call_time() {
     let cache = EAGER_SESSION_SLOT.typed::<u64, u64>();
     // Calls made inside each session's run, polled outside any.
     let for_alice =
-        alice.run(|| cache.call_eager(1, || async { pagestate::__private::Always(10) }));
-    let for_bob = bob.run(|| cache.call_eager(1, || async { pagestate::__private::Always(20) }));
+        alice.run(|| cache.call_eager(1, || async { pagestate::__private_0_1_0::Always(10) }));
+    let for_bob =
+        bob.run(|| cache.call_eager(1, || async { pagestate::__private_0_1_0::Always(20) }));
     assert_eq!(
         (
             futures::executor::block_on(for_alice).0,
@@ -1546,7 +1549,8 @@ fn the_eager_entry_point_takes_the_session_at_call_time() {
         ),
         (10, 20)
     );
-    let again = alice.run(|| cache.call_eager(1, || async { pagestate::__private::Always(99) }));
+    let again =
+        alice.run(|| cache.call_eager(1, || async { pagestate::__private_0_1_0::Always(99) }));
     assert_eq!(futures::executor::block_on(again).0, 10, "alice's entry");
     drop(alice);
     assert_eq!(EAGER_SESSION_SLOT.stats().entries, 1);

@@ -5,13 +5,22 @@
 //! together with the macros that generate calls into it.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
 mod executor;
 mod session;
 mod state;
+#[cfg(test)]
+mod test_alloc;
+
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: test_alloc::Tracking = test_alloc::Tracking;
 
 pub use cache::{clear_all_caches, CacheStats};
+#[cfg(feature = "redis")]
+pub use cache::{RedisAlreadyStarted, RedisConfig, RedisTier};
 pub use executor::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 pub use session::{ContextGuard, ScriptRunContext, Session, SessionId};
 pub use state::{state, Namespace, StateError, StateRef};
@@ -22,8 +31,8 @@ pub mod __private {
     pub use crate::cache::{
         assert_key, assert_key_ref, assert_outcome, assert_persisted_outcome, custom_key, executed,
         typed_future, Always, Cache, CacheConfig, CacheOutput, CacheSlot, Call, CallCached,
-        CallInvalid, Executed, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns,
-        ReturnsResult, ReturnsValue,
+        CallInvalid, Executed, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, RedisCall,
+        Returns, ReturnsResult, ReturnsValue,
     };
     pub use crate::state::{use_state, use_state_init};
     pub use crate::Namespace;

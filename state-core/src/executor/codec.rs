@@ -156,10 +156,28 @@ pub(crate) fn read_frame_into(input: &mut impl Read, frame: &mut Vec<u8>) -> io:
         Err(error) => return Err(error),
     }
     let len = frame_len(header)?;
-    frame.clear();
-    frame.resize(len, 0);
-    input.read_exact(frame)?;
+    read_body(frame, len, |buffer| input.read_exact(buffer))?;
     Ok(true)
+}
+
+/// Reads a frame body of `len` bytes, a length the peer declared, into
+/// `frame` through `read_exact`, growing the buffer only as bytes arrive
+/// (64 KiB, then doubling): a length the input does not back is never
+/// allocated, so four bytes of garbage cannot claim a gigabyte.
+pub(crate) fn read_body<E>(
+    frame: &mut Vec<u8>,
+    len: usize,
+    mut read_exact: impl FnMut(&mut [u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    const FIRST_CHUNK: usize = 64 * 1024;
+    frame.clear();
+    while frame.len() < len {
+        let start = frame.len();
+        let end = len.min(start.max(FIRST_CHUNK / 2) * 2);
+        frame.resize(end, 0);
+        read_exact(&mut frame[start..])?;
+    }
+    Ok(())
 }
 
 pub(crate) fn frame_len(header: [u8; 4]) -> io::Result<usize> {

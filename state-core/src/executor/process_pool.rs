@@ -485,8 +485,8 @@ mod imp {
             if expected_len.is_some_and(|expected| expected != len) {
                 return Err(ReadError::Io(io::ErrorKind::InvalidData.into()));
             }
-            let mut frame = vec![0; len];
-            self.read_exact(&mut frame, deadline)?;
+            let mut frame = Vec::new();
+            codec::read_body(&mut frame, len, |buffer| self.read_exact(buffer, deadline))?;
             Ok(frame)
         }
 
