@@ -15,8 +15,9 @@
 //! machine.
 //!
 //! The figures and their fairness rules are documented in the modules:
-//! `cache` (1-4), `executor` (5-7, 9), `state` (8) and `redis` (10-12; these
-//! start their own `redis-server`, and are skipped without one).
+//! `cache` (1-4), `executor` (5-7, 9), `state` (8), `session_end` (10) and
+//! `redis` (11-13; these start their own `redis-server`, and are skipped
+//! without one).
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ mod cache;
 mod executor;
 #[path = "peers/redis.rs"]
 mod redis;
+#[path = "peers/session_end.rs"]
+mod session_end;
 #[path = "peers/state.rs"]
 mod state;
 
@@ -45,14 +48,15 @@ const FIGURES: &[(u32, FigureFn)] = &[
     (7, executor::process_cold_start),
     (8, state::use_state_ops),
     (9, executor::fan_out),
-    (10, redis::redis_hit),
-    (11, redis::redis_memory_hit),
-    (12, redis::miss_storm_two_processes),
+    (10, session_end::drop_sessions),
+    (11, redis::redis_hit),
+    (12, redis::redis_memory_hit),
+    (13, redis::miss_storm_two_processes),
 ];
 
 const USAGE: &str = "usage: cargo bench --bench peers [-- [--quick] [FIGURE...]]
   --quick     fewer and shorter samples (well under two minutes)
-  FIGURE      figure numbers to run (1-12); all when none is given";
+  FIGURE      figure numbers to run (1-13); all when none is given";
 
 fn main() -> ExitCode {
     // procspawn starts its workers by running this executable again: in a

@@ -1,4 +1,4 @@
-//! Figures 10-12: the Redis tier, `#[pagestate::cached(persist = "redis")]`,
+//! Figures 11-13: the Redis tier, `#[pagestate::cached(persist = "redis")]`,
 //! against the `cached` crate's Redis store (`#[concurrent_cached(redis =
 //! true)]`, feature `redis_store`), both on one `redis-server` that the
 //! bench starts on a free loopback port (`REDIS_SERVER` names the binary;
@@ -25,13 +25,13 @@ use pagestate_benches::report::{Report, Shown};
 /// Distinct keys the hit figures cycle through.
 const KEYS: u64 = 64;
 
-/// Keys per miss storm (figure 12), each computed once per storm.
+/// Keys per miss storm (figure 13), each computed once per storm.
 const STORM_KEYS: u64 = 1_000;
 
-/// What one miss costs in figure 12's body.
+/// What one miss costs in figure 13's body.
 const STORM_BODY: Duration = Duration::from_micros(10);
 
-/// Set in the second process of figure 12.
+/// Set in the second process of figure 13.
 const STORM_CHILD: &str = "PAGESTATE_BENCH_STORM_CHILD";
 
 /// One entry in memory: with keys cycling over [`KEYS`], every call misses
@@ -57,7 +57,7 @@ fn pagestate_redis_memory(n: u64) -> u64 {
     n.wrapping_mul(n)
 }
 
-/// Figure 1's function (memory only), for figure 11's comparison.
+/// Figure 1's function (memory only), for figure 12's comparison.
 #[pagestate::cached(ttl = 600)]
 fn pagestate_memory(n: u64) -> u64 {
     n.wrapping_mul(n)
@@ -110,7 +110,7 @@ fn ensure_server() -> bool {
         return true;
     }
     let Some(binary) = redis_server_binary() else {
-        println!("\n(figures 10-12 skipped: no redis-server; install Debian's redis-server)");
+        println!("\n(figures 11-13 skipped: no redis-server; install Debian's redis-server)");
         return false;
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -164,7 +164,7 @@ pub fn stop_server() {
     SERVER.lock().unwrap().take();
 }
 
-/// Figure 10: a hit that memory misses and Redis answers, against the
+/// Figure 11: a hit that memory misses and Redis answers, against the
 /// `cached` crate's Redis store's hit (a Redis GET per call).
 pub fn redis_hit(plan: Plan, report: &mut Report) {
     if !ensure_server() {
@@ -174,7 +174,7 @@ pub fn redis_hit(plan: Plan, report: &mut Report) {
         pagestate_redis_hit(n).unwrap();
         cached_redis_hit(n).unwrap();
     }
-    let mut figure = Figure::new("10. Redis-tier hit (memory miss), u64 key", Shown::Time);
+    let mut figure = Figure::new("11. Redis-tier hit (memory miss), u64 key", Shown::Time);
     let ours = figure.add(Contender::looped(
         "pagestate #[cached(persist = \"redis\", ttl = 600, max_entries = 1)]",
         |i| {
@@ -196,7 +196,7 @@ pub fn redis_hit(plan: Plan, report: &mut Report) {
     );
 }
 
-/// Figure 11: a memory hit of a `persist = "redis"` function, against
+/// Figure 12: a memory hit of a `persist = "redis"` function, against
 /// figure 1's memory-only function (same signature, `fn(u64) -> u64`).
 pub fn redis_memory_hit(plan: Plan, report: &mut Report) {
     if !ensure_server() {
@@ -207,7 +207,7 @@ pub fn redis_memory_hit(plan: Plan, report: &mut Report) {
         pagestate_memory(n);
     }
     let mut figure = Figure::new(
-        "11. memory hit of a persist = \"redis\" fn, u64 key",
+        "12. memory hit of a persist = \"redis\" fn, u64 key",
         Shown::Time,
     );
     let ours = figure.add(Contender::looped(
@@ -226,7 +226,7 @@ pub fn redis_memory_hit(plan: Plan, report: &mut Report) {
     figure.run(plan, report);
 }
 
-/// Figure 12: a miss storm from two processes. This process and a second
+/// Figure 13: a miss storm from two processes. This process and a second
 /// one (this bench started again) ask for the same [`STORM_KEYS`] fresh
 /// keys, one ascending and one descending, each miss costing
 /// [`STORM_BODY`]. pagestate's lease lets one process compute each key and
@@ -257,7 +257,7 @@ pub fn miss_storm_two_processes(plan: Plan, report: &mut Report) {
         .fixed_iters(1)
     };
     let mut figure = Figure::new(
-        "12. miss storm, 1,000 keys x 10 µs, two processes",
+        "13. miss storm, 1,000 keys x 10 µs, two processes",
         Shown::Time,
     )
     .max_samples(21);
@@ -289,7 +289,7 @@ fn storm(side: usize, first: u64, descending: bool) {
     }
 }
 
-/// The second process of figure 12, driven over its stdin and stdout.
+/// The second process of figure 13, driven over its stdin and stdout.
 struct StormPeer {
     process: Child,
     stdin: ChildStdin,

@@ -53,7 +53,11 @@ impl<V> Envelope<V> {
         let payload = (self.encode)(value)?;
         let expiry = match ttl {
             None => NEVER,
-            Some(ttl) => u64::try_from((unix_now() + ttl).as_millis()).unwrap_or(NEVER - 1),
+            // A ttl too long to represent (`Duration::MAX`) never expires.
+            Some(ttl) => unix_now()
+                .checked_add(ttl)
+                .and_then(|expiry| u64::try_from(expiry.as_millis()).ok())
+                .unwrap_or(NEVER),
         };
         let mut sealed = Vec::with_capacity(HEADER_LEN + payload.len());
         sealed.extend_from_slice(MAGIC);

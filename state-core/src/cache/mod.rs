@@ -19,6 +19,8 @@ mod expiry;
 mod flight;
 mod key;
 mod persist;
+#[cfg(test)]
+mod persist_props;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(not(feature = "redis"))]
