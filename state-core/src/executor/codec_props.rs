@@ -75,9 +75,9 @@ proptest! {
 
     #[test]
     fn request_frames_split_or_are_refused(frame in proptest::collection::vec(any::<u8>(), 0..256)) {
-        if let Some((id, arguments)) = codec::parse_request(&frame) {
+        if let Some(request) = codec::parse_request(&frame) {
             prop_assert_eq!(frame[0], REQUEST);
-            prop_assert_eq!(5 + id.len() + arguments.len(), frame.len());
+            prop_assert_eq!(9 + request.id.len() + request.arguments.len(), frame.len());
         }
     }
 
