@@ -15,7 +15,7 @@
 //! machine.
 //!
 //! The figures and their fairness rules are documented in the modules:
-//! `cache` (1-4), `executor` (5-7, 9) and `state` (8).
+//! `cache` (1-4), `executor` (5-7, 9), `state` (8) and `session_end` (10).
 
 use std::process::ExitCode;
 
@@ -26,6 +26,8 @@ use pagestate_benches::report::{Machine, Report};
 mod cache;
 #[path = "peers/executor.rs"]
 mod executor;
+#[path = "peers/session_end.rs"]
+mod session_end;
 #[path = "peers/state.rs"]
 mod state;
 
@@ -42,11 +44,12 @@ const FIGURES: &[(u32, FigureFn)] = &[
     (7, executor::process_cold_start),
     (8, state::use_state_ops),
     (9, executor::fan_out),
+    (10, session_end::drop_sessions),
 ];
 
 const USAGE: &str = "usage: cargo bench --bench peers [-- [--quick] [FIGURE...]]
   --quick     fewer and shorter samples (well under two minutes)
-  FIGURE      figure numbers to run (1-9); all when none is given";
+  FIGURE      figure numbers to run (1-10); all when none is given";
 
 fn main() -> ExitCode {
     // procspawn starts its workers by running this executable again: in a

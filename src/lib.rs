@@ -30,6 +30,7 @@
 //! ```
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use pagestate_core::{
     clear_all_caches, state, CacheStats, ContextGuard, Namespace, ScriptRunContext, Session,
@@ -95,7 +96,7 @@ pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 /// | `thread` | run on pagestate's shared thread pool ([`ThreadPool`]: bounded, `min(32, CPUs + 4)` threads by default, started lazily) |
 /// | `process` | run in a warm pool of worker processes ([`ProcessPool`]: one per CPU by default) |
 /// | `with_script_run_context = true` | (`thread` only) capture the caller's [`ScriptRunContext`] at the call and attach it on the pool thread for the job; without a current context the future yields [`ExecError::NoScriptRunContext`] and the job never runs |
-/// | `timeout = 5` | seconds (`0.5` works too), counted from the call, waiting for a free thread or worker included: the future yields [`ExecError::Timeout`]; a job still queued then never runs, a running thread job is abandoned (it runs on, its result is dropped), a worker process is killed and replaced |
+/// | `timeout = 5`, `timeout = 0.5`, `timeout = "90s"`, `timeout = <Duration expr>` | greater than 0, in the duration grammar of `#[cached(ttl = ..)]`, counted from the call, waiting for a free thread or worker included: the future yields [`ExecError::Timeout`]; a job still queued then never runs, a running thread job is abandoned (it runs on, its result is dropped), a worker process is killed and replaced |
 ///
 /// # Thread jobs
 ///
@@ -104,10 +105,16 @@ pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 /// value. Without `with_script_run_context`, the pool thread has no run
 /// context; with it, the context is detached when the job ends, also when it
 /// panics. A panic yields [`ExecError::Panicked`] with its message, and the
-/// thread lives on. An async function is driven by a small executor on the
-/// pool thread: a future that needs a tokio reactor (tokio's timers,
-/// sockets) must enter a tokio handle itself
-/// (`let _guard = handle.enter();`).
+/// thread lives on. If no pool thread can be started (the operating system
+/// refuses one) while none is running, the future yields
+/// [`ExecError::ThreadStart`].
+///
+/// An async function is driven to completion on the pool thread. With the
+/// default `tokio` feature it runs inside a tokio runtime context: the
+/// caller's runtime, captured at the call, or, for a caller outside tokio,
+/// a small runtime the pool owns; tokio's timers and sockets work in it.
+/// Without the feature it is driven by a plain executor, and a future that
+/// needs a tokio reactor must enter a tokio handle itself.
 ///
 /// # Process jobs
 ///
@@ -297,8 +304,11 @@ pub use pagestate_macros::use_state;
 ///   [`Session::close`] to free it.
 pub use pagestate_macros::cached;
 
+/// What the macros' expansions name, under this version's name: a macro
+/// crate of another version names another module and fails to compile.
+/// Rename it with every version bump (a test checks it).
 #[doc(hidden)]
-pub use pagestate_core::__private;
+pub use pagestate_core::__private as __private_0_1_0;
 
 /// The README's examples run as doctests, so they cannot drift from the code.
 #[cfg(doctest)]
@@ -309,3 +319,21 @@ pub struct ReadmeDoctests;
 /// rerun semantics (cargo feature `web`). See [`web::App`] and [`web::ui`].
 #[cfg(feature = "web")]
 pub use pagestate_web as web;
+
+#[cfg(test)]
+mod tests {
+    /// The hidden module's name must follow the version, which is what the
+    /// macros of this version name (see pagestate-macros' `private.rs`).
+    #[test]
+    fn the_private_module_is_named_after_this_version() {
+        let version: String = env!("CARGO_PKG_VERSION")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let alias = format!("pub use pagestate_core::__private as __private_{version};");
+        assert!(
+            include_str!("lib.rs").contains(&alias),
+            "rename it: {alias}"
+        );
+    }
+}

@@ -2,10 +2,15 @@
 //! runtime, with or without the caller's run context.
 //!
 //! This binary's pool has 64 threads (see `pool`); tests/executor_one_thread.rs
-//! covers what needs a pool of exactly one thread.
+//! covers what needs a pool of exactly one thread, and
+//! tests/executor_pool_size.rs and tests/executor_default_bound.rs the
+//! pool's bound.
+//!
+//! Tests run in parallel: a test that counts executions counts those of a
+//! function no other test calls.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Mutex, Once};
+use std::sync::{mpsc, Mutex, MutexGuard, Once, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -21,25 +26,28 @@ fn pool() {
     CONFIGURE.call_once(|| ThreadPool::configure(POOL_THREADS).expect("no job ran before"));
 }
 
-/// Waits up to a minute for `done`: long enough for any loaded machine, and
-/// a failing test still ends.
-fn eventually(done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-    false
-}
+/// How long a handshake may take on a loaded machine before the test fails
+/// instead of hanging.
+const HANDSHAKE: Duration = Duration::from_secs(60);
 
-static WHERE_RUNS: AtomicUsize = AtomicUsize::new(0);
+/// A lock that ignores poisoning: one failed test must not fail the others.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Which thread ran the job, and its name.
 #[executor(thread)]
 fn where_am_i(tag: String) -> (ThreadId, Option<String>, String) {
-    WHERE_RUNS.fetch_add(1, Ordering::SeqCst);
+    let me = thread::current();
+    (me.id(), me.name().map(str::to_owned), tag)
+}
+
+/// Called by one test only, so that its count is that test's.
+static ONCE_RUNS: Mutex<usize> = Mutex::new(0);
+
+#[executor(thread)]
+fn where_am_i_once(tag: String) -> (ThreadId, Option<String>, String) {
+    *lock(&ONCE_RUNS) += 1;
     let me = thread::current();
     (me.id(), me.name().map(str::to_owned), tag)
 }
@@ -47,44 +55,56 @@ fn where_am_i(tag: String) -> (ThreadId, Option<String>, String) {
 #[test]
 fn a_job_runs_exactly_once_on_a_pool_thread() {
     pool();
-    let (id, name, tag) = block_on(where_am_i("x".to_owned())).unwrap();
+    let (id, name, tag) = block_on(where_am_i_once("x".to_owned())).unwrap();
     assert_ne!(id, thread::current().id());
     assert!(name.unwrap().starts_with("pagestate-pool-"));
     assert_eq!(tag, "x");
-    assert_eq!(WHERE_RUNS.load(Ordering::SeqCst), 1);
+    assert_eq!(*lock(&ONCE_RUNS), 1);
 }
-
-static ASYNC_WHERE_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 #[executor(thread)]
 async fn async_where_am_i(tag: String) -> (ThreadId, String) {
     futures::future::ready(()).await;
-    ASYNC_WHERE_RUNS.fetch_add(1, Ordering::SeqCst);
+    (thread::current().id(), tag)
+}
+
+/// Called by one test only, so that its count is that test's.
+static ASYNC_ONCE_RUNS: Mutex<usize> = Mutex::new(0);
+
+#[executor(thread)]
+async fn async_where_am_i_once(tag: String) -> (ThreadId, String) {
+    futures::future::ready(()).await;
+    *lock(&ASYNC_ONCE_RUNS) += 1;
     (thread::current().id(), tag)
 }
 
 #[test]
 fn an_async_job_runs_exactly_once_on_a_pool_thread() {
     pool();
-    let (id, tag) = block_on(async_where_am_i("y".to_owned())).unwrap();
+    let (id, tag) = block_on(async_where_am_i_once("y".to_owned())).unwrap();
     assert_ne!(id, thread::current().id());
     assert_eq!(tag, "y");
-    assert_eq!(ASYNC_WHERE_RUNS.load(Ordering::SeqCst), 1);
+    assert_eq!(*lock(&ASYNC_ONCE_RUNS), 1);
 }
 
-static STARTED_UNPOLLED: AtomicUsize = AtomicUsize::new(0);
-
 #[executor(thread)]
-fn mark_started() -> usize {
-    STARTED_UNPOLLED.fetch_add(1, Ordering::SeqCst) + 1
+fn say_started(started: mpsc::Sender<ThreadId>) -> ThreadId {
+    let me = thread::current().id();
+    started.send(me).unwrap();
+    me
 }
 
 #[test]
 fn the_job_starts_when_called_not_when_polled() {
     pool();
-    let future = mark_started();
-    assert!(eventually(|| STARTED_UNPOLLED.load(Ordering::SeqCst) == 1));
-    assert_eq!(block_on(future), Ok(1));
+    let (started, has_started) = mpsc::channel();
+    let future = say_started(started);
+    // Not polled yet: the job runs all the same.
+    let ran_on = has_started
+        .recv_timeout(HANDSHAKE)
+        .expect("the job started before its future was polled");
+    assert_ne!(ran_on, thread::current().id());
+    assert_eq!(block_on(future), Ok(ran_on));
 }
 
 #[executor(thread)]
@@ -115,25 +135,9 @@ fn nap() -> ThreadId {
     thread::current().id()
 }
 
-#[test]
-fn sixty_four_sleeping_jobs_overlap() {
-    pool();
-    let started = Instant::now();
-    let ids = block_on(join_all((0..64).map(|_| nap())));
-    let elapsed = started.elapsed();
-    let ids: Vec<ThreadId> = ids.into_iter().map(Result::unwrap).collect();
-    // One after another they take 6.4 s; overlapping, about 0.1 s.
-    assert!(elapsed < Duration::from_millis(3200), "took {elapsed:?}");
-    assert!(ThreadPool::started_threads() <= POOL_THREADS);
-    assert!(!ids.contains(&thread::current().id()));
-}
-
-static COUNTER_RUNS: AtomicUsize = AtomicUsize::new(0);
-
 /// Bumps a per-session counter: needs the caller's session.
 #[executor(thread, with_script_run_context = true)]
 fn bump(by: u32) -> (SessionId, u32) {
-    COUNTER_RUNS.fetch_add(1, Ordering::SeqCst);
     let count = use_state!("bumps", factory = || 0_u32);
     let id = ScriptRunContext::current().unwrap().session().id();
     (id, count.reduce(|n, by| n + by, by).unwrap())
@@ -141,7 +145,6 @@ fn bump(by: u32) -> (SessionId, u32) {
 
 #[executor(thread, with_script_run_context = true)]
 async fn async_bump(by: u32) -> (SessionId, u32) {
-    COUNTER_RUNS.fetch_add(1, Ordering::SeqCst);
     let count = use_state!("bumps", factory = || 0_u32);
     let id = ScriptRunContext::current().unwrap().session().id();
     (id, count.reduce(|n, by| n + by, by).unwrap())
@@ -155,7 +158,7 @@ fn from_page<F: std::future::Future>(session: &Session, call: impl FnOnce() -> F
 #[test]
 fn with_context_the_job_reads_and_writes_the_callers_session() {
     pool();
-    let _lock = NO_CONTEXT_CHECK.lock().unwrap();
+    let _lock = lock(&NO_CONTEXT_CHECK);
     let session = Session::new();
     assert_eq!(from_page(&session, || bump(2)), Ok((session.id(), 2)));
     assert_eq!(from_page(&session, || async_bump(3)), Ok((session.id(), 5)));
@@ -167,17 +170,43 @@ fn with_context_the_job_reads_and_writes_the_callers_session() {
     assert_eq!(from_page(&other, || bump(1)), Ok((other.id(), 1)));
 }
 
+/// Called by one test only, so that its count is that test's.
+static NEEDS_CONTEXT_RUNS: Mutex<usize> = Mutex::new(0);
+
+#[executor(thread, with_script_run_context = true)]
+fn needs_context() -> u32 {
+    *lock(&NEEDS_CONTEXT_RUNS) += 1;
+    1
+}
+
+#[executor(thread, with_script_run_context = true)]
+async fn async_needs_context() -> u32 {
+    *lock(&NEEDS_CONTEXT_RUNS) += 1;
+    2
+}
+
 #[test]
 fn with_context_but_none_current_the_job_never_runs() {
     pool();
-    let before = COUNTER_RUNS.load(Ordering::SeqCst);
-    let _lock = NO_CONTEXT_CHECK.lock().unwrap();
-    assert_eq!(block_on(bump(1)), Err(ExecError::NoScriptRunContext));
-    assert_eq!(block_on(async_bump(1)), Err(ExecError::NoScriptRunContext));
-    // The test that runs bump() inside sessions holds the lock too.
-    assert_eq!(COUNTER_RUNS.load(Ordering::SeqCst), before);
+    let _lock = lock(&NO_CONTEXT_CHECK);
+    assert_eq!(
+        block_on(needs_context()),
+        Err(ExecError::NoScriptRunContext)
+    );
+    assert_eq!(
+        block_on(async_needs_context()),
+        Err(ExecError::NoScriptRunContext)
+    );
+    assert_eq!(*lock(&NEEDS_CONTEXT_RUNS), 0, "a job ran without a context");
+    // With a context the same functions run: the count above could move.
+    let session = Session::new();
+    assert_eq!(from_page(&session, needs_context), Ok(1));
+    assert_eq!(from_page(&session, async_needs_context), Ok(2));
+    assert_eq!(*lock(&NEEDS_CONTEXT_RUNS), 2);
 }
 
+/// Held by the tests whose pool threads run with a context, and by those
+/// that check that no pool thread kept one.
 static NO_CONTEXT_CHECK: Mutex<()> = Mutex::new(());
 
 #[executor(thread)]
@@ -188,7 +217,7 @@ fn context_on_worker() -> bool {
 #[test]
 fn without_the_option_the_worker_has_no_context() {
     pool();
-    let _lock = NO_CONTEXT_CHECK.lock().unwrap();
+    let _lock = lock(&NO_CONTEXT_CHECK);
     let session = Session::new();
     assert_eq!(from_page(&session, context_on_worker), Ok(false));
 }
@@ -216,15 +245,13 @@ fn a_panic_becomes_an_error_and_later_jobs_run() {
         Err(ExecError::Panicked("async boom".to_owned()))
     );
     assert!(ThreadPool::started_threads() <= POOL_THREADS);
-    assert!(block_on(nap()).is_ok());
+    assert_ne!(block_on(nap()), Ok(thread::current().id()));
 }
 
-static ABANDONED_FINISHED: AtomicUsize = AtomicUsize::new(0);
-
 #[executor(thread, timeout = 1)]
-fn wait_for(release: mpsc::Receiver<()>) -> u32 {
-    let _ = release.recv_timeout(Duration::from_secs(120));
-    ABANDONED_FINISHED.fetch_add(1, Ordering::SeqCst);
+fn wait_for(release: mpsc::Receiver<()>, finished: mpsc::Sender<u32>) -> u32 {
+    let released = release.recv_timeout(Duration::from_secs(120)).is_ok();
+    finished.send(u32::from(released)).unwrap();
     7
 }
 
@@ -232,20 +259,23 @@ fn wait_for(release: mpsc::Receiver<()>) -> u32 {
 fn a_timeout_abandons_the_job_and_later_jobs_run() {
     pool();
     let (release, wait) = mpsc::channel();
+    let (finished, has_finished) = mpsc::channel();
     let started = Instant::now();
     assert_eq!(
-        block_on(wait_for(wait)),
+        block_on(wait_for(wait, finished)),
         Err(ExecError::Timeout(Duration::from_secs(1)))
     );
     assert!(started.elapsed() >= Duration::from_secs(1));
     // The abandoned job was still running; it finishes once released.
-    assert_eq!(ABANDONED_FINISHED.load(Ordering::SeqCst), 0);
+    assert_eq!(has_finished.try_recv(), Err(mpsc::TryRecvError::Empty));
     release.send(()).unwrap();
-    assert!(eventually(|| ABANDONED_FINISHED.load(Ordering::SeqCst) == 1));
+    assert_eq!(has_finished.recv_timeout(HANDSHAKE), Ok(1));
     // A job that ends within the timeout returns its value.
     let (release, wait) = mpsc::channel();
+    let (finished, has_finished) = mpsc::channel();
     release.send(()).unwrap();
-    assert_eq!(block_on(wait_for(wait)), Ok(7));
+    assert_eq!(block_on(wait_for(wait, finished)), Ok(7));
+    assert_eq!(has_finished.recv_timeout(HANDSHAKE), Ok(1));
 }
 
 /// Every option at once, as the issue spells it.
@@ -261,7 +291,11 @@ async fn futures_work_under_tokio() {
     let future = session.run(session_id_soon);
     assert_eq!(future.await, Ok(session.id()));
     let (a, b) = tokio::join!(nap(), async_where_am_i("tokio".to_owned()));
-    assert!(a.is_ok() && b.is_ok());
+    let here = thread::current().id();
+    assert_ne!(a.unwrap(), here);
+    let (ran_on, tag) = b.unwrap();
+    assert_ne!(ran_on, here);
+    assert_eq!(tag, "tokio");
 }
 
 #[test]
@@ -274,7 +308,11 @@ fn futures_work_under_smol() {
         (future.await, a.await, b.await)
     });
     assert_eq!(a, Ok(session.id()));
-    assert!(b.is_ok() && c.is_ok());
+    let here = thread::current().id();
+    assert_ne!(b.unwrap(), here);
+    let (ran_on, tag) = c.unwrap();
+    assert_ne!(ran_on, here);
+    assert_eq!(tag, "smol");
 }
 
 #[executor(thread)]
@@ -368,10 +406,11 @@ async fn async_fallible(n: i32) -> Result<u32, std::num::TryFromIntError> {
 #[test]
 fn the_functions_own_errors_travel_inside_ok() {
     pool();
+    let negative = u32::try_from(-1_i32).unwrap_err();
     assert_eq!(block_on(fallible(3)), Ok(Ok(3)));
-    assert!(matches!(block_on(fallible(-3)), Ok(Err(_))));
+    assert_eq!(block_on(fallible(-3)), Ok(Err(negative)));
     assert_eq!(block_on(async_fallible(4)), Ok(Ok(4)));
-    assert!(matches!(block_on(async_fallible(-4)), Ok(Err(_))));
+    assert_eq!(block_on(async_fallible(-4)), Ok(Err(negative)));
 }
 
 static STRESS_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -395,7 +434,7 @@ fn stress_job(n: u32, expected: SessionId) -> u32 {
 #[test]
 fn eight_callers_with_panics_and_drops_lose_nothing_and_leak_no_context() {
     pool();
-    let _lock = NO_CONTEXT_CHECK.lock().unwrap();
+    let _lock = lock(&NO_CONTEXT_CHECK);
     let callers: Vec<_> = (0..8)
         .map(|_| {
             thread::spawn(|| {
@@ -472,6 +511,8 @@ fn every_executor_future_is_send_and_static() {
     let awaited =
         thread::spawn(move || block_on(async { (jobs.0.await, jobs.1.await, jobs.2.await) }));
     let (a, b, c) = awaited.join().unwrap();
-    assert!(a.is_ok() && b.is_ok() && c == Ok(2));
+    assert_eq!(a.unwrap().2, "a");
+    assert_eq!(b.unwrap().1, "b");
+    assert_eq!(c, Ok(2));
     drop(jobs.3);
 }

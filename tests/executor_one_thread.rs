@@ -121,7 +121,7 @@ fn a_timeout_on_the_only_thread_is_followed_by_jobs_that_succeed() {
     // The abandoned job still holds the thread; the next job waits for it.
     let next = context_here();
     release.send(()).unwrap();
-    assert!(block_on(next).is_ok());
+    assert_eq!(block_on(next).map(|(_, context)| context), Ok(None));
     assert_eq!(ThreadPool::started_threads(), 1);
 }
 
@@ -153,7 +153,8 @@ fn a_timeout_counts_from_the_call_even_while_the_pool_is_busy() {
     assert_eq!(block_on(blocker), Ok(true), "the blocker was still running");
     // Jobs run in order: once this one ran, the timed-out one had its turn
     // and, as nobody waits for it any more, did not run.
-    assert!(block_on(context_here()).is_ok());
+    let (_, context) = block_on(context_here()).unwrap();
+    assert_eq!(context, None);
     assert_eq!(QUEUED_RUNS.load(Ordering::SeqCst), 0);
     assert_eq!(block_on(quick_but_queued()), Ok(1));
 }
@@ -185,7 +186,9 @@ fn panics_keep_the_pool_at_one_thread() {
 #[test]
 fn configuring_after_the_start_is_refused() {
     let _serial = one_thread();
-    assert!(block_on(context_here()).is_ok());
+    let (thread, context) = block_on(context_here()).unwrap();
+    assert_ne!(thread, std::thread::current().id());
+    assert_eq!(context, None);
     assert_eq!(ThreadPool::configure(8), Err(pagestate::AlreadyStarted));
     assert_eq!(ThreadPool::max_threads(), 1);
     assert_eq!(ThreadPool::started_threads(), 1);

@@ -4,9 +4,11 @@
 
 #![cfg(unix)]
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,90 @@ fn pool() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     CONFIGURE.call_once(|| ProcessPool::configure(WORKERS).expect("no process job ran before"));
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How long a handshake between the test and its workers may take on a
+/// loaded machine before the test fails instead of hanging.
+const HANDSHAKE: Duration = Duration::from_secs(60);
+
+/// A fresh, empty directory for the files a test and its workers meet by.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pagestate-process-{}-{name}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Waits until `done` holds, for at most [`HANDSHAKE`]; whether it did.
+fn within_handshake(done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + HANDSHAKE;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Says it is in (a file named after its pid in `dir`), waits until `all`
+/// jobs are in, and returns its pid: `all` of these at once must run on
+/// `all` distinct workers.
+#[executor(process)]
+fn pid_when_all_are_in(dir: PathBuf, all: usize) -> u32 {
+    let me = std::process::id();
+    std::fs::write(dir.join(me.to_string()), b"in").unwrap();
+    within_handshake(|| std::fs::read_dir(&dir).map_or(0, Iterator::count) >= all);
+    me
+}
+
+/// The pids of the pool's workers now, one job on each.
+fn worker_pids() -> HashSet<u32> {
+    let scratch = Scratch::new("pids");
+    let jobs: Vec<_> = (0..WORKERS)
+        .map(|_| pid_when_all_are_in(scratch.0.clone(), WORKERS))
+        .collect();
+    let pids: HashSet<u32> = jobs.into_iter().map(|job| block_on(job).unwrap()).collect();
+    assert_eq!(pids.len(), WORKERS, "one job on each worker: {pids:?}");
+    assert!(!pids.contains(&std::process::id()));
+    pids
+}
+
+/// Writes its pid to `trace`, then waits until `release` exists; returns
+/// its pid and whether it was released.
+#[executor(process)]
+fn hold_until(trace: PathBuf, release: PathBuf) -> (u32, bool) {
+    let me = std::process::id();
+    std::fs::write(&trace, me.to_string()).unwrap();
+    (me, within_handshake(|| release.exists()))
+}
+
+/// The pid a [`hold_until`] job wrote once it started.
+fn started_pid(trace: &Path) -> u32 {
+    assert!(
+        within_handshake(|| std::fs::read_to_string(trace).is_ok_and(|pid| !pid.is_empty())),
+        "the job started"
+    );
+    std::fs::read_to_string(trace).unwrap().parse().unwrap()
 }
 
 #[executor(process)]
@@ -96,16 +182,32 @@ fn panic_in_worker(message: String) -> u32 {
     panic!("{message}")
 }
 
-#[executor(process, timeout = 1)]
-fn stuck(seconds: u64) -> u32 {
-    std::thread::sleep(Duration::from_secs(seconds));
-    std::process::id()
+/// Writes its pid to `trace`, then aborts.
+#[executor(process)]
+fn abort_after_writing_pid(trace: PathBuf) -> u32 {
+    std::fs::write(&trace, std::process::id().to_string()).unwrap();
+    std::process::abort()
+}
+
+/// Writes its pid to `trace`, then exits with `code`.
+#[executor(process)]
+fn exit_after_writing_pid(trace: PathBuf, code: i32) -> u32 {
+    std::fs::write(&trace, std::process::id().to_string()).unwrap();
+    std::process::exit(code)
+}
+
+/// Panics with a message that names its worker.
+#[executor(process)]
+fn panic_naming_pid(message: String) -> u32 {
+    panic!("{message} in {}", std::process::id())
 }
 
 #[test]
 fn an_aborting_worker_is_reported_and_replaced() {
     let _serial = pool();
-    let error = block_on(abort_worker()).unwrap_err();
+    let scratch = Scratch::new("abort");
+    let trace = scratch.path("pid");
+    let error = block_on(abort_after_writing_pid(trace.clone())).unwrap_err();
     assert_eq!(
         error,
         ExecError::WorkerDied {
@@ -114,48 +216,69 @@ fn an_aborting_worker_is_reported_and_replaced() {
         },
         "{error}"
     );
-    for _ in 0..4 {
-        assert_ne!(block_on(worker_pid()).unwrap(), std::process::id());
-    }
+    let aborted: u32 = std::fs::read_to_string(&trace).unwrap().parse().unwrap();
+    let after = worker_pids();
+    assert!(!after.contains(&aborted), "{aborted} is in {after:?}");
 }
 
 #[test]
-fn an_exiting_worker_is_reported_with_its_code() {
+fn an_exiting_worker_is_reported_with_its_code_and_replaced() {
     let _serial = pool();
+    let scratch = Scratch::new("exit");
+    let trace = scratch.path("pid");
     assert_eq!(
-        block_on(exit_worker(3)),
+        block_on(exit_after_writing_pid(trace.clone(), 3)),
         Err(ExecError::WorkerDied {
             exit_code: Some(3),
             signal: None
         })
     );
-    assert!(block_on(worker_pid()).is_ok());
+    let exited: u32 = std::fs::read_to_string(&trace).unwrap().parse().unwrap();
+    let after = worker_pids();
+    assert!(!after.contains(&exited), "{exited} is in {after:?}");
 }
 
 #[test]
 fn a_panic_is_reported_and_the_worker_survives() {
     let _serial = pool();
-    let error = block_on(panic_in_worker("boom in worker".into())).unwrap_err();
-    assert_eq!(error, ExecError::Panicked("boom in worker".into()));
-    assert!(block_on(worker_pid()).is_ok());
+    let before = worker_pids();
+    let error = block_on(panic_naming_pid("boom".into())).unwrap_err();
+    let ExecError::Panicked(message) = error else {
+        panic!("expected a panic, got {error:?}");
+    };
+    let panicked: u32 = message
+        .strip_prefix("boom in ")
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected message {message:?}"));
+    assert!(before.contains(&panicked), "{panicked} not in {before:?}");
+    assert_eq!(worker_pids(), before, "no worker was replaced");
+}
+
+#[executor(process, timeout = 1)]
+fn stuck(trace: PathBuf, seconds: u64) -> u32 {
+    std::fs::write(&trace, std::process::id().to_string()).unwrap();
+    std::thread::sleep(Duration::from_secs(seconds));
+    std::process::id()
 }
 
 #[test]
-fn a_stuck_worker_times_out_and_is_replaced() {
+fn a_stuck_worker_times_out_and_is_killed_and_replaced() {
     let _serial = pool();
-    let started = Instant::now();
-    let error = block_on(stuck(3600)).unwrap_err();
+    let scratch = Scratch::new("stuck");
+    let trace = scratch.path("pid");
+    let error = block_on(stuck(trace.clone(), 3600)).unwrap_err();
     assert_eq!(error, ExecError::Timeout(Duration::from_secs(1)));
-    assert!(started.elapsed() < Duration::from_secs(600));
+    let stuck_pid = std::fs::read_to_string(&trace).unwrap();
+    // Killed (and reaped) by the pool, not left to run for an hour.
+    assert!(
+        within_handshake(|| !is_running(&stuck_pid)),
+        "the stuck worker {stuck_pid} still runs"
+    );
+    let after = worker_pids();
+    assert!(!after.contains(&stuck_pid.parse().unwrap()), "{after:?}");
     // The same function within its timeout still works afterwards.
-    assert!(block_on(stuck(0)).is_ok());
-}
-
-/// Sleeps, then says which worker ran it.
-#[executor(process)]
-fn sleep_then_pid(millis: u64) -> u32 {
-    std::thread::sleep(Duration::from_millis(millis));
-    std::process::id()
+    let again = block_on(stuck(scratch.path("again"), 0)).unwrap();
+    assert!(after.contains(&again));
 }
 
 /// Leaves a trace in the file system, which the test process can see.
@@ -164,16 +287,31 @@ fn touch(path: std::path::PathBuf) -> bool {
     std::fs::write(path, b"ran").is_ok()
 }
 
+/// Occupies every worker until `release` exists.
+fn occupy_every_worker(
+    scratch: &Scratch,
+) -> Vec<impl std::future::Future<Output = Result<(u32, bool), ExecError>>> {
+    let busy: Vec<_> = (0..WORKERS)
+        .map(|n| hold_until(scratch.path(&format!("busy-{n}")), scratch.path("release")))
+        .collect();
+    let pids: HashSet<u32> = (0..WORKERS)
+        .map(|n| started_pid(&scratch.path(&format!("busy-{n}"))))
+        .collect();
+    assert_eq!(pids.len(), WORKERS, "each worker holds one job");
+    busy
+}
+
 #[test]
 fn a_dropped_future_whose_job_was_not_dispatched_runs_no_job() {
     let _serial = pool();
-    let trace = std::env::temp_dir().join(format!("pagestate-dropped-{}", std::process::id()));
-    let _ = std::fs::remove_file(&trace);
-    // Both workers are busy for three seconds; the touch waits behind them.
-    let busy: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(3000)).collect();
+    let scratch = Scratch::new("dropped");
+    let trace = scratch.path("touched");
+    // Both workers are held; the touch waits behind them and is dropped.
+    let busy = occupy_every_worker(&scratch);
     drop(touch(trace.clone()));
+    std::fs::write(scratch.path("release"), b"go").unwrap();
     for job in busy {
-        assert!(block_on(job).is_ok());
+        assert!(block_on(job).unwrap().1, "released");
     }
     // FIFO: by the time these ran, the dropped job had its turn and was skipped.
     let after: Vec<_> = (0..WORKERS).map(|_| worker_pid()).collect();
@@ -184,7 +322,6 @@ fn a_dropped_future_whose_job_was_not_dispatched_runs_no_job() {
     // The same job, awaited, runs.
     assert_eq!(block_on(touch(trace.clone())), Ok(true));
     assert!(trace.exists());
-    let _ = std::fs::remove_file(&trace);
 }
 
 #[executor(process, timeout = 1)]
@@ -195,17 +332,18 @@ fn touch_in_time(path: std::path::PathBuf) -> bool {
 #[test]
 fn a_timeout_counts_from_the_call_even_while_every_worker_is_busy() {
     let _serial = pool();
-    let trace = std::env::temp_dir().join(format!("pagestate-queued-{}", std::process::id()));
-    let _ = std::fs::remove_file(&trace);
-    // Both workers are busy for three seconds; the touch waits behind them,
-    // and its one-second timeout must fire meanwhile.
-    let busy: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(3000)).collect();
+    let scratch = Scratch::new("queued");
+    let trace = scratch.path("touched");
+    // Both workers are held; the touch waits behind them, and its
+    // one-second timeout must fire meanwhile.
+    let busy = occupy_every_worker(&scratch);
     assert_eq!(
         block_on(touch_in_time(trace.clone())),
         Err(ExecError::Timeout(Duration::from_secs(1)))
     );
+    std::fs::write(scratch.path("release"), b"go").unwrap();
     for job in busy {
-        assert!(block_on(job).is_ok(), "a busy worker was killed");
+        assert!(block_on(job).unwrap().1, "a busy worker was killed");
     }
     let after: Vec<_> = (0..WORKERS).map(|_| worker_pid()).collect();
     for job in after {
@@ -213,7 +351,6 @@ fn a_timeout_counts_from_the_call_even_while_every_worker_is_busy() {
     }
     assert!(!trace.exists(), "the timed-out job ran later");
     assert_eq!(block_on(touch_in_time(trace.clone())), Ok(true));
-    let _ = std::fs::remove_file(&trace);
 }
 
 /// 1 and 3 cannot be encoded; 4 cannot be decoded.
@@ -229,9 +366,29 @@ impl Serialize for Picky {
     }
 }
 
+/// Set in the test process; a worker (a fresh process) has it unset.
+static IN_TEST_PROCESS: AtomicBool = AtomicBool::new(false);
+
+/// Where workers note each `Picky` they decode: the test process's pid
+/// names it, which is a worker's parent pid.
+fn picky_trace(test_pid: u32) -> PathBuf {
+    std::env::temp_dir().join(format!("pagestate-picky-{test_pid}"))
+}
+
 impl<'de> Deserialize<'de> for Picky {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match u32::deserialize(deserializer)? {
+        let value = u32::deserialize(deserializer)?;
+        if !IN_TEST_PROCESS.load(Ordering::SeqCst) {
+            use std::io::Write;
+            let trace = picky_trace(std::os::unix::process::parent_id());
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(trace)
+                .unwrap();
+            writeln!(file, "{value}").unwrap();
+        }
+        match value {
             4 => Err(serde::de::Error::custom("cannot decode 4")),
             n => Ok(Picky(n)),
         }
@@ -247,51 +404,67 @@ fn add(value: Picky, by: u32) -> Picky {
 }
 
 #[test]
-fn payloads_that_fail_the_codec_are_codec_errors() {
+fn payloads_that_fail_the_codec_are_codec_errors_of_the_side_that_failed() {
     let _serial = pool();
+    IN_TEST_PROCESS.store(true, Ordering::SeqCst);
+    let trace = picky_trace(std::process::id());
+    let _ = std::fs::remove_file(&trace);
+    let decoded_by_workers = || std::fs::read_to_string(&trace).unwrap_or_default();
     let codec_error = |outcome: Result<Picky, ExecError>, side: &str| match outcome {
-        Err(ExecError::Codec(message)) => assert!(message.contains(side), "{message}"),
+        Err(ExecError::Codec(message)) => {
+            assert!(message.starts_with(side), "{side:?} expected: {message}")
+        }
         other => panic!("expected a codec error, got {other:?}"),
     };
     // The argument cannot be encoded here: no job is sent.
-    codec_error(block_on(add(Picky(1), 1)), "encode");
+    codec_error(block_on(add(Picky(1), 1)), "cannot encode an argument: ");
+    assert_eq!(decoded_by_workers(), "", "a job was sent");
     // 2 + 1: the worker cannot encode its result.
-    codec_error(block_on(add(Picky(2), 1)), "worker cannot encode");
+    codec_error(
+        block_on(add(Picky(2), 1)),
+        "the worker cannot encode the result: ",
+    );
     // The worker cannot decode the argument.
-    codec_error(block_on(add(Picky(4), 0)), "worker cannot decode");
+    codec_error(
+        block_on(add(Picky(4), 0)),
+        "the worker cannot decode the arguments: ",
+    );
     // 2 + 2: the result cannot be decoded here.
-    codec_error(block_on(add(Picky(2), 2)), "decode");
+    codec_error(block_on(add(Picky(2), 2)), "cannot decode the result: ");
     assert_eq!(block_on(add(Picky(6), 2)), Ok(Picky(8)));
+    // Each sent job's argument reached a worker; the unsendable one did not.
+    assert_eq!(decoded_by_workers(), "2\n4\n2\n6\n");
     // The counter here never moved: the jobs ran in workers.
     assert_eq!(PICKY_RUNS.load(Ordering::SeqCst), 0);
+    let _ = std::fs::remove_file(&trace);
 }
 
 #[test]
 fn process_jobs_are_awaited_under_tokio_without_blocking_it() {
     let _serial = pool();
+    let scratch = Scratch::new("tokio");
+    let release = scratch.path("release");
     // One runtime thread: it must keep running other tasks while it waits.
+    // The jobs end only once the third task has run, after they started.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap();
-    let job = |millis| async move {
-        let pid = sleep_then_pid(millis).await;
-        (pid, Instant::now())
-    };
-    let ((a, a_done), (b, b_done), ticked) = runtime.block_on(async {
-        tokio::join!(job(2000), job(2000), async {
+    let (a, b) = runtime.block_on(async {
+        let a = hold_until(scratch.path("a"), release.clone());
+        let b = hold_until(scratch.path("b"), release.clone());
+        let (a, b, ()) = tokio::join!(a, b, async {
             for _ in 0..3 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            Instant::now()
-        })
+            std::fs::write(&release, b"go").unwrap();
+        });
+        (a, b)
     });
-    assert_ne!(a.unwrap(), std::process::id());
-    assert_ne!(b.unwrap(), std::process::id());
-    assert!(
-        ticked < a_done && ticked < b_done,
-        "the runtime thread was blocked"
-    );
+    let ((a, a_released), (b, b_released)) = (a.unwrap(), b.unwrap());
+    assert!(a_released && b_released, "the runtime thread was blocked");
+    assert_ne!(a, b, "two jobs at once ran on two workers");
+    assert!(![a, b].contains(&std::process::id()));
 }
 
 /// Set in the child processes that the next two tests start.
@@ -320,21 +493,32 @@ impl Drop for ChildTest {
     }
 }
 
-/// In a child: starts both workers, prints their pids and waits to be killed.
+/// Fails unless this process was started for `role`: a child role proves
+/// nothing when run on its own.
+fn require_role(role: &str) {
+    let actual = std::env::var(CHILD_ROLE);
+    assert_eq!(
+        actual.as_deref(),
+        Ok(role),
+        "this test is a child role, started by another test with {CHILD_ROLE}={role}"
+    );
+}
+
+/// In a child: starts both workers, keeps one busy with a job, prints the
+/// pids and waits to be killed.
 #[test]
 #[ignore = "started by workers_exit_when_the_application_is_killed"]
 fn child_holding_workers() {
-    if std::env::var(CHILD_ROLE).as_deref() != Ok("hold") {
-        return;
-    }
+    require_role("hold");
     let _serial = pool();
-    let jobs: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(1000)).collect();
-    let pids: Vec<String> = jobs
-        .into_iter()
-        .map(|job| block_on(job).unwrap().to_string())
-        .collect();
-    println!("WORKERS {}", pids.join(" "));
+    let pids: Vec<String> = worker_pids().iter().map(u32::to_string).collect();
+    let scratch = Scratch::new("child-busy");
+    let trace = scratch.path("busy");
+    let busy = hold_until(trace.clone(), scratch.path("never"));
+    let busy_pid = started_pid(&trace);
+    println!("WORKERS {} BUSY {busy_pid}", pids.join(" "));
     std::thread::sleep(Duration::from_secs(120));
+    drop(busy);
 }
 
 fn is_running(pid: &str) -> bool {
@@ -360,14 +544,25 @@ fn workers_exit_when_the_application_is_killed() {
         .map_while(Result::ok)
         .find_map(|line| Some(line.split_once("WORKERS ")?.1.to_owned()))
         .expect("the child reports its workers");
-    let pids: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+    let (workers, busy) = line.split_once(" BUSY ").expect("and its busy worker");
+    let pids: Vec<String> = workers.split_whitespace().map(str::to_owned).collect();
     assert_eq!(pids.len(), WORKERS);
-    assert_ne!(pids[0], pids[1], "two jobs at once ran on two workers");
+    assert!(pids.iter().any(|pid| pid == busy), "{busy} in {pids:?}");
     assert!(pids.iter().all(|pid| is_running(pid)));
 
     child.0.kill().unwrap(); // SIGKILL: no chance to clean up
     child.0.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // The busy worker is in the middle of a job: it must not wait for the
+    // job to end, nor for its stdin to close.
+    let killed = Instant::now();
+    while is_running(busy) && killed.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !is_running(busy),
+        "the busy worker outlived its application by 2 s"
+    );
+    let deadline = Instant::now() + HANDSHAKE;
     while pids.iter().any(|pid| is_running(pid)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -384,9 +579,7 @@ fn workers_exit_when_the_application_is_killed() {
 #[test]
 #[ignore = "started by a_process_the_constructor_did_not_catch_starts_no_workers"]
 fn child_with_stray_worker_variable() {
-    if std::env::var(CHILD_ROLE).as_deref() != Ok("stray") {
-        return;
-    }
+    require_role("stray");
     let _serial = pool();
     match block_on(worker_pid()) {
         Err(ExecError::WorkerStart(message)) => println!("REFUSED {message}"),
@@ -410,7 +603,14 @@ fn a_process_the_constructor_did_not_catch_starts_no_workers() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("REFUSED"), "{stdout}");
+    let refused = stdout
+        .lines()
+        .find_map(|line| line.split_once("REFUSED ").map(|(_, message)| message))
+        .unwrap_or_else(|| panic!("the pool did not refuse:\n{stdout}"));
+    assert!(
+        refused.starts_with("this process was started as a worker (`PAGESTATE_WORKER` is set)"),
+        "{refused}"
+    );
     assert!(output.status.success(), "{stdout}");
 }
 
@@ -442,10 +642,7 @@ fn open_fds() -> usize {
 fn many_worker_deaths_leak_no_fds_and_leave_no_zombies() {
     let _serial = pool();
     // Warm: both workers started, as after any earlier test.
-    let warm: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(200)).collect();
-    for job in warm {
-        assert!(block_on(job).is_ok());
-    }
+    worker_pids();
     let fds_before = open_fds();
     for round in 0..12 {
         let crash = if round % 2 == 0 {
@@ -457,8 +654,11 @@ fn many_worker_deaths_leak_no_fds_and_leave_no_zombies() {
             matches!(crash, Err(ExecError::WorkerDied { .. })),
             "{crash:?}"
         );
-        assert!(block_on(panic_in_worker("p".into())).is_err());
-        assert!(block_on(worker_pid()).is_ok());
+        assert_eq!(
+            block_on(panic_in_worker("p".into())),
+            Err(ExecError::Panicked("p".into()))
+        );
+        assert_ne!(block_on(worker_pid()), Ok(std::process::id()));
     }
     // A manager replaces its dead worker after replying, so the last
     // replacement may still be starting: wait for the counts to settle.
@@ -478,13 +678,7 @@ fn many_worker_deaths_leak_no_fds_and_leave_no_zombies() {
 #[test]
 fn a_worker_that_died_while_idle_is_replaced_and_the_next_job_runs() {
     let _serial = pool();
-    // One long job per worker at once: each manager takes one, so these are
-    // the pids of both workers.
-    let jobs: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(500)).collect();
-    let pids: Vec<String> = jobs
-        .into_iter()
-        .map(|job| block_on(job).unwrap().to_string())
-        .collect();
+    let pids: Vec<String> = worker_pids().iter().map(u32::to_string).collect();
     for pid in &pids {
         let killed = Command::new("kill").args(["-9", pid]).status().unwrap();
         assert!(killed.success());
@@ -502,7 +696,10 @@ fn a_worker_that_died_while_idle_is_replaced_and_the_next_job_runs() {
     }
     // Both managers now hold a dead worker; each takes one of these jobs,
     // which never reached a worker and so must not fail as if it had.
-    let jobs: Vec<_> = (0..WORKERS).map(|_| sleep_then_pid(500)).collect();
+    let scratch = Scratch::new("after-kill");
+    let jobs: Vec<_> = (0..WORKERS)
+        .map(|_| pid_when_all_are_in(scratch.0.clone(), WORKERS))
+        .collect();
     for job in jobs {
         let pid = block_on(job).expect("the job ran on a fresh worker");
         assert!(!pids.contains(&pid.to_string()));
@@ -527,7 +724,8 @@ fn a_worker_killed_while_idle_is_reaped_without_waiting_for_a_job() {
         "the killed worker is left a zombie: {:?}",
         zombie_children()
     );
-    assert!(block_on(worker_pid()).is_ok());
+    let after = worker_pids();
+    assert!(!after.contains(&pid.parse().unwrap()), "{after:?}");
 }
 
 #[executor(process)]
@@ -577,4 +775,132 @@ fn eight_callers_with_panics_and_a_crash_mid_flight_lose_nothing() {
         caller.join().unwrap();
     }
     assert_eq!(block_on(square(12)), Ok(144));
+}
+
+/// Starts `sh -c 'read line'` with the worker's stdin, as any command a job
+/// starts inherits it. `read` must meet the end of input at once, not the
+/// job pipe: its exit code is 1 at end of input, and nothing was read.
+#[executor(process, timeout = 30)]
+fn run_a_command_that_reads_stdin() -> (Option<i32>, String) {
+    let output = Command::new("sh")
+        .args([
+            "-c",
+            "read line; status=$?; printf '%s' \"$line\"; exit $status",
+        ])
+        .stdin(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("sh runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_command_started_by_a_job_cannot_read_the_job_pipe() {
+    let _serial = pool();
+    for _ in 0..2 * WORKERS {
+        assert_eq!(
+            block_on(run_a_command_that_reads_stdin()),
+            Ok((Some(1), String::new())),
+            "the command read something other than an empty stdin"
+        );
+    }
+    // Later jobs reach their workers intact.
+    for n in 0..2 * WORKERS as u64 {
+        assert_eq!(block_on(square(n)), Ok(n * n));
+    }
+}
+
+/// Two functions of one name from one `macro_rules!` invocation: the same
+/// module path, name, line and column.
+macro_rules! two_same_named_jobs {
+    () => {
+        fn first_job() -> impl std::future::Future<Output = Result<String, ExecError>> {
+            #[executor(process)]
+            fn job() -> String {
+                "first body".to_owned()
+            }
+            job()
+        }
+
+        fn second_job() -> impl std::future::Future<Output = Result<String, ExecError>> {
+            #[executor(process)]
+            fn job() -> String {
+                "second body".to_owned()
+            }
+            job()
+        }
+    };
+}
+
+two_same_named_jobs!();
+
+#[test]
+fn same_named_functions_from_one_macro_run_their_own_bodies() {
+    let _serial = pool();
+    for _ in 0..WORKERS {
+        assert_eq!(block_on(second_job()), Ok("second body".to_owned()));
+        assert_eq!(block_on(first_job()), Ok("first body".to_owned()));
+    }
+}
+
+/// A process function's own `Result` travels inside `Ok`.
+#[executor(process)]
+fn parse_port(text: String) -> Result<u16, String> {
+    text.parse()
+        .map_err(|error| format!("{text:?} is not a port: {error}"))
+}
+
+#[test]
+fn a_process_functions_own_result_travels_inside_ok() {
+    let _serial = pool();
+    assert_eq!(block_on(parse_port("8080".into())), Ok(Ok(8080)));
+    assert_eq!(
+        block_on(parse_port("http".into())),
+        Ok(Err(
+            "\"http\" is not a port: invalid digit found in string".to_owned()
+        ))
+    );
+}
+
+const PRINTED_BY_JOB: &str = "printed on stdout by a process job";
+
+#[executor(process)]
+fn print_on_stdout() -> u32 {
+    println!("{PRINTED_BY_JOB}");
+    std::process::id()
+}
+
+/// In a child: runs a job that prints on stdout.
+#[test]
+#[ignore = "started by a_jobs_stdout_goes_to_stderr"]
+fn child_printing_in_a_job() {
+    require_role("print");
+    let _serial = pool();
+    let worker = block_on(print_on_stdout()).unwrap();
+    assert_ne!(worker, std::process::id());
+    println!("JOB-RAN");
+}
+
+#[test]
+fn a_jobs_stdout_goes_to_stderr() {
+    let _serial = pool();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_printing_in_a_job",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_ROLE, "print")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("JOB-RAN"), "{stdout}");
+    assert!(!stdout.contains(PRINTED_BY_JOB), "{stdout}");
+    assert!(stderr.contains(PRINTED_BY_JOB), "{stderr}");
 }

@@ -181,6 +181,40 @@ fn session_scope_works_with_the_thread_executor() {
     assert_eq!(visits_of::stats().entries, 1, "alice's entry left with her");
     // A session-scoped cache needs a session to look in: without a run
     // context the call panics, as any session-scoped call does.
-    let outside = std::panic::catch_unwind(|| visits_of("home".into()));
-    assert!(outside.is_err());
+    let Err(outside) = std::panic::catch_unwind(|| visits_of("home".into())) else {
+        panic!("a session-scoped call outside a page run returned");
+    };
+    let message = outside
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| outside.downcast_ref::<&str>().copied())
+        .expect("a message");
+    assert!(
+        message.starts_with("#[cached(scope = \"session\")] was called outside a page run"),
+        "{message}"
+    );
+}
+
+/// `#[executor(process)]` above `#[cached]`: the same result as the other
+/// order (the cache in the calling process, a hit dispatches no job).
+#[executor(process)]
+#[cached(ttl = 600)]
+fn process_over_cache(n: u64) -> (u32, u128) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    (std::process::id(), nanos + u128::from(n))
+}
+
+#[cfg(unix)]
+#[test]
+fn executor_process_above_cached_caches_in_the_calling_process() {
+    let (pid, first) = block_on(process_over_cache(1)).unwrap();
+    assert_ne!(pid, std::process::id(), "the job ran in this process");
+    // Another run of the job would give another value: a hit, no job.
+    assert_eq!(block_on(process_over_cache(1)), Ok((pid, first)));
+    let stats = process_over_cache::stats();
+    assert_eq!((stats.misses, stats.hits, stats.entries), (1, 1, 1));
+    assert_ne!(block_on(process_over_cache(2)).unwrap().1, first);
 }

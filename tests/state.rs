@@ -140,7 +140,7 @@ fn a_panicking_reducer_keeps_the_previous_value() {
     let panicked = catch_unwind(AssertUnwindSafe(|| {
         n.reduce(|_, _: ()| panic!("reducer failed"), ()).unwrap();
     }));
-    assert!(panicked.is_err());
+    assert_eq!(panic_text(panicked).as_deref(), Some("reducer failed"));
     assert_eq!(n.get(), Ok(10));
     assert_eq!(
         n.reduce(|v, by| v + by, 1),
@@ -428,4 +428,190 @@ fn handles_are_clone_send_sync_and_static() {
     let error: Box<dyn std::error::Error + Send + Sync> =
         Box::new(Session::new().state::<u8>(None, "x").get().unwrap_err());
     assert!(error.to_string().contains("`x`"));
+}
+
+/// The message of a caught panic, if it had one.
+fn panic_text<T>(outcome: std::thread::Result<T>) -> Option<String> {
+    let panic = outcome.err()?;
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+}
+
+/// Runs `scenario` on its own thread and returns its result, or fails when
+/// it does not finish within a minute (a deadlock) instead of hanging.
+fn within_a_minute<T: Send + 'static>(scenario: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(scenario());
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("deadlocked")
+}
+
+#[test]
+fn closing_the_session_inside_its_own_update_or_with_panics_instead_of_deadlocking() {
+    let (in_update, in_with, after) = within_a_minute(|| {
+        let session = Session::new();
+        let count = session.state::<i64>("page", "count");
+        count.set(1).unwrap();
+        let in_update = catch_unwind(AssertUnwindSafe(|| {
+            count.update(|_| session.close()).unwrap();
+        }));
+        let in_with = catch_unwind(AssertUnwindSafe(|| {
+            count.with(|_| session.close()).unwrap();
+        }));
+        // Nothing was closed, and closing afterwards works.
+        let kept = count.get();
+        session.close();
+        (
+            panic_text(in_update),
+            panic_text(in_with),
+            (kept, count.get()),
+        )
+    });
+    for message in [in_update, in_with] {
+        let message = message.expect("a panic with a message");
+        assert!(
+            message.starts_with("Session::close was called inside an `update`, `reduce` or `with` closure of state `count` in namespace `page`"),
+            "{message}"
+        );
+    }
+    assert_eq!(after.0, Ok(1));
+    assert!(matches!(after.1, Err(StateError::Uninitialized { .. })));
+}
+
+#[test]
+fn closing_another_session_inside_a_closure_works() {
+    let closed = within_a_minute(|| {
+        let (a, b) = (Session::new(), Session::new());
+        let count = a.state::<i64>(None, "count");
+        count.set(1).unwrap();
+        b.state::<i64>(None, "count").set(2).unwrap();
+        count.update(|_| b.close()).unwrap();
+        (count.get(), b.state::<i64>(None, "count").is_initialized())
+    });
+    assert_eq!(closed, (Ok(1), false));
+}
+
+#[test]
+fn a_reducer_that_writes_its_own_state_panics_with_a_message() {
+    let message = within_a_minute(|| {
+        let session = Session::new();
+        let total = session.state::<i64>(None, "total");
+        total.set(1).unwrap();
+        let same = total.clone();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            total
+                .reduce(
+                    |sum, by| {
+                        same.set(100).unwrap();
+                        sum + by
+                    },
+                    1,
+                )
+                .unwrap();
+        }));
+        (panic_text(outcome), total.get())
+    });
+    let (message, after) = message;
+    let message = message.expect("a panic with a message");
+    assert!(
+        message.starts_with(
+            "state `total` in the session namespace was used inside its own `update`, `reduce` or `with` closure"
+        ),
+        "{message}"
+    );
+    assert_eq!(after, Ok(1), "the state keeps its value");
+}
+
+#[test]
+fn every_state_error_names_its_namespace_and_key() {
+    let session = Session::new();
+    session.state::<i64>("page", "typed").set(1).unwrap();
+    session.state::<i64>(None, "typed").set(1).unwrap();
+    for (namespace, address) in [
+        (Some("page"), "state `{key}` in namespace `page`"),
+        (None, "state `{key}` in the session namespace"),
+    ] {
+        let uninitialized = session
+            .state::<i64>(namespace, "missing")
+            .get()
+            .unwrap_err();
+        let mismatch = session
+            .state::<String>(namespace, "typed")
+            .get()
+            .unwrap_err();
+        let no_context = state::<i64>(namespace, "anywhere").unwrap_err();
+        for (error, key) in [
+            (uninitialized, "missing"),
+            (mismatch, "typed"),
+            (no_context, "anywhere"),
+        ] {
+            let named = address.replace("{key}", key);
+            let text = error.to_string();
+            assert!(text.starts_with(&named), "{error:?}: {text}");
+        }
+    }
+    let mismatch = session.state::<String>("page", "typed").get().unwrap_err();
+    assert!(
+        mismatch
+            .to_string()
+            .contains("holds a `i64`, not a `alloc::string::String`"),
+        "{mismatch}"
+    );
+}
+
+#[test]
+fn guards_dropped_out_of_order_restore_by_identity() {
+    let (a, b, c) = (Session::new(), Session::new(), Session::new());
+    let current = || ScriptRunContext::current().map(|ctx| ctx.session().id());
+    let guard_a = ScriptRunContext::new(a.clone()).attach();
+    let guard_b = ScriptRunContext::new(b.clone()).attach();
+    let guard_c = ScriptRunContext::new(c.clone()).attach();
+    drop(guard_b);
+    assert_eq!(
+        current(),
+        Some(c.id()),
+        "c's guard is alive: c stays current"
+    );
+    drop(guard_a);
+    assert_eq!(current(), Some(c.id()));
+    drop(guard_c);
+    assert_eq!(current(), None, "every guard dropped: no context");
+
+    // Reverse order still restores step by step.
+    let guard_a = ScriptRunContext::new(a.clone()).attach();
+    let guard_b = ScriptRunContext::new(b.clone()).attach();
+    drop(guard_b);
+    assert_eq!(current(), Some(a.id()));
+    drop(guard_a);
+    assert_eq!(current(), None);
+}
+
+#[test]
+fn a_session_attached_out_of_order_is_freed_when_its_guards_are_gone() {
+    struct Tracked(#[allow(dead_code)] Arc<()>);
+    let alive = Arc::new(());
+    let freed = within_a_minute({
+        let alive = alive.clone();
+        move || {
+            let (a, b) = (Session::new(), Session::new());
+            a.state::<Tracked>(None, "t")
+                .set(Tracked(alive.clone()))
+                .unwrap();
+            let guard_a = ScriptRunContext::new(a).attach();
+            let guard_b = ScriptRunContext::new(b.clone()).attach();
+            drop(guard_a);
+            drop(guard_b);
+            // Every handle of `a` is gone now, so its value is dropped
+            // while the thread lives on: only this closure's and the
+            // test's counts are left.
+            let freed = Arc::strong_count(&alive) == 2;
+            (freed, ScriptRunContext::current().is_none())
+        }
+    });
+    assert_eq!(freed, (true, true));
 }

@@ -5,11 +5,18 @@
 //! together with the macros that generate calls into it.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
 mod executor;
 mod session;
 mod state;
+#[cfg(test)]
+mod test_alloc;
+
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: test_alloc::Tracking = test_alloc::Tracking;
 
 pub use cache::{clear_all_caches, CacheStats};
 pub use executor::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};

@@ -6,7 +6,7 @@
 //! [`Session::run`] installs for the duration of one page run (Streamlit's
 //! `ScriptRunContext`, `get_script_run_ctx` and `add_script_run_ctx`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,6 +101,13 @@ impl Session {
     /// The session stays usable and starts over empty: a [`StateRef`](crate::StateRef)
     /// taken before `close` reads as uninitialised, and a value set through it
     /// afterwards is visible to every other handle.
+    ///
+    /// # Panics
+    ///
+    /// If called inside an `update`, `reduce` or `with` closure of one of
+    /// this session's states: that closure holds the state's lock, which
+    /// `close` would wait for forever. Close after the closure returns.
+    #[track_caller]
     pub fn close(&self) {
         self.inner.state.clear();
         run_end_hooks(self.inner.id);
@@ -219,7 +226,14 @@ fn run_end_hooks(id: SessionId) {
 }
 
 thread_local! {
+    /// The context current on this thread: the last of `ATTACHED`, kept
+    /// apart so that the lookup on every state access stays one borrow.
     static CURRENT: RefCell<Option<ScriptRunContext>> = const { RefCell::new(None) };
+    /// The contexts attached on this thread whose guards are still alive,
+    /// oldest first, each with its guard's number.
+    static ATTACHED: RefCell<Vec<(u64, ScriptRunContext)>> = const { RefCell::new(Vec::new()) };
+    /// Numbers the guards of this thread.
+    static NEXT_GUARD: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The context of one page run: which session the code on this thread serves.
@@ -270,14 +284,39 @@ impl ScriptRunContext {
     }
 
     /// Makes this context current on the calling thread until the returned
-    /// guard drops, which restores the thread's previous context, also during
-    /// a panic. Guards must drop in the reverse order of their creation, as
-    /// scopes do.
+    /// guard drops, which detaches it again, also during a panic.
+    ///
+    /// Guards restore by identity: the current context is always the one of
+    /// the most recently attached guard still alive. Dropped in reverse
+    /// order, as scopes do, each drop restores the context before it; a
+    /// guard dropped out of order detaches only its own context, and the
+    /// context attached after it stays current.
+    ///
+    /// ```
+    /// use pagestate_core::{ScriptRunContext, Session};
+    ///
+    /// let (a, b) = (Session::new(), Session::new());
+    /// let guard_a = ScriptRunContext::new(a.clone()).attach();
+    /// let guard_b = ScriptRunContext::new(b.clone()).attach();
+    /// drop(guard_a); // out of order: `b`'s guard is still alive
+    /// assert_eq!(ScriptRunContext::current().unwrap().session(), &b);
+    /// drop(guard_b);
+    /// assert!(ScriptRunContext::current().is_none());
+    /// ```
     #[must_use = "the context is detached again as soon as the guard drops"]
     pub fn attach(&self) -> ContextGuard {
+        let id = NEXT_GUARD.with(|next| {
+            let id = next.get();
+            next.set(id + 1);
+            id
+        });
+        ATTACHED.with(|attached| attached.borrow_mut().push((id, self.clone())));
         let previous = CURRENT.with(|current| current.replace(Some(self.clone())));
+        // The previous context is still in `ATTACHED`: this handle is spare,
+        // and may drop here, outside the borrow.
+        drop(previous);
         ContextGuard {
-            previous,
+            id,
             _not_send: PhantomData,
         }
     }
@@ -289,24 +328,47 @@ impl ScriptRunContext {
 /// The guard belongs to the thread it was created on, so it is not `Send`.
 #[must_use = "the context is detached again as soon as the guard drops"]
 pub struct ContextGuard {
-    previous: Option<ScriptRunContext>,
+    /// This guard's number in the thread's `ATTACHED` list.
+    id: u64,
     _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
-        let previous = self.previous.take();
-        // `try_with`: during thread teardown the slot may already be gone,
-        // and then there is nothing left to restore. The detached context is
-        // dropped after the borrow ends: it may be its session's last handle.
-        let _detached = CURRENT.try_with(|current| current.replace(previous));
+        // `try_with`: during thread teardown the lists may already be gone,
+        // and then there is nothing left to restore. The detached contexts
+        // are dropped after the borrows end: one may be its session's last
+        // handle, whose end hooks may touch these lists again.
+        let Ok(Some(detached)) = ATTACHED.try_with(|attached| {
+            let mut attached = attached.borrow_mut();
+            let at = attached.iter().rposition(|(id, _)| *id == self.id)?;
+            let (_, detached) = attached.remove(at);
+            let now = attached.last().map(|(_, ctx)| ctx.clone());
+            Some((detached, now))
+        }) else {
+            return;
+        };
+        let (detached, now) = detached;
+        let replaced = CURRENT.try_with(|current| current.replace(now));
+        drop(replaced);
+        drop(detached);
     }
 }
 
 impl fmt::Debug for ContextGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let attached = ATTACHED
+            .try_with(|attached| {
+                attached
+                    .borrow()
+                    .iter()
+                    .find(|(id, _)| *id == self.id)
+                    .map(|(_, ctx)| ctx.session().id())
+            })
+            .ok()
+            .flatten();
         f.debug_struct("ContextGuard")
-            .field("previous", &self.previous)
+            .field("session", &attached)
             .finish()
     }
 }

@@ -193,8 +193,22 @@ impl StateMap {
 
     /// Drops every value and detaches every slot, so that handles taken
     /// before find the live map again.
+    ///
+    /// # Panics
+    ///
+    /// If this thread is inside an `update`, `reduce` or `with` closure of
+    /// one of these states: clearing it would wait for that closure's lock,
+    /// held by this very call, forever.
+    #[track_caller]
     pub(crate) fn clear(&self) {
-        let slots = std::mem::take(&mut *self.slots.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut guard = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = guard.values().find(|slot| Held::holds(slot)) {
+            let address = Address(held.namespace.as_deref(), &held.key).to_string();
+            drop(guard);
+            close_inside_closure_panic(&address);
+        }
+        let slots = std::mem::take(&mut *guard);
+        drop(guard);
         let mut dropped = Vec::with_capacity(slots.len());
         for slot in slots.into_values() {
             let mut value = slot.value.write().unwrap_or_else(PoisonError::into_inner);
@@ -247,6 +261,16 @@ impl Held {
         }
     }
 
+    /// Whether this thread runs a caller's closure under `slot`'s lock.
+    fn holds(slot: &Arc<Slot>) -> bool {
+        if HELD_COUNT.get() == 0 {
+            return false;
+        }
+        let id = Held::id(slot);
+        HELD.try_with(|held| held.borrow().iter().any(|&(held, _)| held == id))
+            .unwrap_or(false)
+    }
+
     /// Marks `slot` as locked while a caller's closure runs; pagestate's
     /// own closures never touch state, and skip the bookkeeping.
     fn enter(closure: Closure, slot: &Arc<Slot>, write: bool) -> Option<Held> {
@@ -294,6 +318,16 @@ fn reentry_panic(slot: &Slot) -> ! {
          lock: this would wait forever. Read what the closure needs before the call, or \
          change the value through the closure's argument",
         Address(slot.namespace.as_deref(), &slot.key)
+    )
+}
+
+#[cold]
+#[track_caller]
+fn close_inside_closure_panic(address: &str) -> ! {
+    panic!(
+        "Session::close was called inside an `update`, `reduce` or `with` closure of \
+         {address} of the same session, which holds that state's lock: closing would wait \
+         forever. Close the session after the closure returns"
     )
 }
 

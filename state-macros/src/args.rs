@@ -99,7 +99,7 @@ fn unknown_option(name: &str, known: &[&str]) -> String {
     }
 }
 
-fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+pub(crate) fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
     known
         .iter()
         .map(|k| (edit_distance(name, k), *k))

@@ -14,11 +14,14 @@ use syn::ext::IdentExt;
 use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Expr, ExprLit, ExprUnary, FnArg, GenericParam, Ident, ItemFn, Lit, Pat, ReturnType,
-    Type, UnOp,
+    Attribute, Expr, ExprLit, FnArg, GenericParam, Ident, ItemFn, Lit, Pat, ReturnType, Type,
 };
 
 use crate::args::{self, Arg, ArgValue, Errors};
+use crate::attrs;
+use crate::durations::{self, DurationArg};
+use crate::fallback;
+use crate::private::{private, private_at};
 
 const TTL: &str = "ttl";
 const MAX_ENTRIES: &str = "max_entries";
@@ -34,11 +37,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(error) => return with_error(item, error),
     };
     let fingerprint = fingerprint(&args, &function);
-    match Parser::parse2(args::parse_list, args)
-        .and_then(|options| Cached::validate(options, function, fingerprint))
+    match Parser::parse2(args::parse_list, args.clone())
+        .and_then(|options| Cached::validate(options, function.clone(), fingerprint))
     {
         Ok(cached) => cached.expand(),
-        Err(error) => with_error(item, error),
+        Err(error) => fallback::cached(item, &args, &function, error),
     }
 }
 
@@ -53,18 +56,11 @@ fn with_error(mut item: TokenStream, error: syn::Error) -> TokenStream {
 /// Options as checked.
 #[derive(Default)]
 struct Options {
-    ttl: Option<Ttl>,
+    ttl: Option<DurationArg>,
     max_entries: Option<MaxEntries>,
     session_scoped: bool,
     persist: bool,
     key: Option<Expr>,
-}
-
-enum Ttl {
-    /// A literal, converted at compile time: (seconds, nanoseconds).
-    Fixed(u64, u32),
-    /// An expression of type `std::time::Duration`.
-    Expr(Expr),
 }
 
 enum MaxEntries {
@@ -103,13 +99,15 @@ impl Cached {
     }
 
     fn expand(self) -> TokenStream {
-        let private = quote!(::pagestate::__private);
+        let private = private();
         let ItemFn {
             attrs,
             vis,
             sig,
             block,
         } = &self.function;
+        // Inner attributes (`#![allow(..)]` atop the body) go back inside.
+        let (attrs, inner_attrs) = attrs::split(attrs);
         let name = &sig.ident;
         let is_async = sig.asyncness.is_some();
         let persist = self.options.persist;
@@ -123,12 +121,13 @@ impl Cached {
         // Paths written out in `quote_spanned!`, not interpolated: a bound
         // error is reported on the path's span, which must be the user's
         // return type.
+        let at_ret = private_at(ret_span);
         let mut checks = vec![quote_spanned! {ret_span=>
-            ::pagestate::__private::assert_outcome(__pagestate_outcome);
+            #at_ret::assert_outcome(__pagestate_outcome);
         }];
         if persist {
             checks.push(quote_spanned! {ret_span=>
-                ::pagestate::__private::assert_persisted_outcome(__pagestate_outcome);
+                #at_ret::assert_persisted_outcome(__pagestate_outcome);
             });
         }
         let key = self.key_expr(&mut checks);
@@ -157,8 +156,8 @@ impl Cached {
             );
         };
 
-        if let Some(executor) = attrs.iter().position(is_executor) {
-            return self.expand_over_executor(executor, prelude, call, ret, companion);
+        if attrs.iter().any(|attr| attrs::is_executor(attr)) {
+            return self.expand_over_executor(prelude, call, ret, companion);
         }
 
         let run = if is_async {
@@ -185,6 +184,7 @@ impl Cached {
         quote! {
             #(#attrs)*
             #vis #sig {
+                #(#inner_attrs)*
                 #prelude
                 let __pagestate_outcome = (&&__pagestate_returns).__pagestate_outcome();
                 #call
@@ -203,13 +203,12 @@ impl Cached {
     /// succeeded: never an `ExecError`, never the function's own `Err`.
     fn expand_over_executor(
         &self,
-        executor: usize,
         prelude: TokenStream,
         call: TokenStream,
         ret: TokenStream,
         companion: TokenStream,
     ) -> TokenStream {
-        let private = quote!(::pagestate::__private);
+        let private = private();
         let ItemFn {
             attrs,
             vis,
@@ -218,7 +217,12 @@ impl Cached {
         } = &self.function;
         let name = &sig.ident;
         let inner = format_ident!("__pagestate_uncached_{}", name.unraw());
-        let executor_attr = &attrs[executor];
+        let (attrs, inner_attrs) = attrs::split(attrs);
+        let executor = attrs
+            .iter()
+            .position(|attr| attrs::is_executor(attr))
+            .expect("checked by the caller");
+        let executor_attr = attrs[executor];
         // The inner function keeps what governs its body; docs and the
         // like stay with the function users call.
         let body_attrs = attrs.iter().filter(|attr| is_body_attr(attr));
@@ -227,6 +231,7 @@ impl Cached {
             .enumerate()
             .filter(|(index, _)| *index != executor)
             .map(|(_, attr)| attr);
+        let stmts = &block.stmts;
         let mut inner_sig = sig.clone();
         inner_sig.ident = inner.clone();
         let generics = &sig.generics;
@@ -240,7 +245,10 @@ impl Cached {
             #executor_attr
             #(#body_attrs)*
             #[doc(hidden)]
-            #inner_sig #block
+            #inner_sig {
+                #(#inner_attrs)*
+                #(#stmts)*
+            }
 
             #(#outer_attrs)*
             #vis fn #name #generics (#(#params),*) -> impl ::core::future::Future<
@@ -278,52 +286,47 @@ impl Cached {
     /// option; pushes a bound check per part, spanned on the user's type.
     fn key_expr(&self, checks: &mut Vec<TokenStream>) -> TokenStream {
         if let Some(key) = &self.options.key {
-            return quote_spanned!(key.span()=> ::pagestate::__private::custom_key(#key));
+            let private = private_at(key.span());
+            return quote_spanned!(key.span()=> #private::custom_key(#key));
         }
         let mut parts = Vec::new();
         for argument in self.arguments.iter().filter(|a| a.in_key) {
             let name = &argument.name;
             let ty = &argument.ty;
+            let at_ty = private_at(ty.span());
             let borrowed = match ty {
                 Type::Reference(reference) => {
                     let elem = &reference.elem;
                     checks.push(quote_spanned! {ty.span()=>
-                        ::pagestate::__private::assert_key_ref::<#elem>();
+                        #at_ty::assert_key_ref::<#elem>();
                     });
                     quote!(&*#name)
                 }
                 _ => {
                     checks.push(quote_spanned! {ty.span()=>
-                        ::pagestate::__private::assert_key::<#ty>();
+                        #at_ty::assert_key::<#ty>();
                     });
                     quote!(&#name)
                 }
             };
+            let private = private();
             parts.push(quote! {
-                (&&::pagestate::__private::KeyArg(#borrowed)).__pagestate_part()
+                (&&#private::KeyArg(#borrowed)).__pagestate_part()
             });
         }
-        quote!((#(#parts,)*))
+        key_tuple(parts)
     }
 
     /// `mod <name>`: the cache slot, `clear`, `stats` and `invalidate`.
     fn companion(&self, key: &TokenStream) -> TokenStream {
-        let private = quote!(::pagestate::__private);
+        let private = private();
         let ItemFn { vis, sig, .. } = &self.function;
         let name = &sig.ident;
         let options = &self.options;
         let ttl = match &options.ttl {
             None => quote!(::core::option::Option::None),
-            Some(Ttl::Fixed(secs, nanos)) => quote! {
-                ::core::option::Option::Some({
-                    fn __pagestate_ttl() -> ::core::time::Duration {
-                        ::core::time::Duration::new(#secs, #nanos)
-                    }
-                    __pagestate_ttl
-                })
-            },
-            Some(Ttl::Expr(expr)) => {
-                let value = quote_spanned!(expr.span()=> #expr);
+            Some(ttl) => {
+                let value = ttl.to_duration();
                 quote! {
                     ::core::option::Option::Some({
                         fn __pagestate_ttl() -> ::core::time::Duration { #value }
@@ -398,7 +401,7 @@ impl Cached {
 
                 /// Drops the cached entry for these arguments (Streamlit's
                 /// `func.clear(*args)`); `true` if there was one.
-                #[allow(unused_variables, clippy::needless_lifetimes)]
+                #[allow(unused_variables, clippy::needless_lifetimes, clippy::too_many_arguments)]
                 #[track_caller]
                 pub fn invalidate<#(#lifetimes),*>(#(#params),*) -> bool #where_clause {
                     use #private::{
@@ -418,12 +421,18 @@ impl Cached {
     }
 }
 
-/// `#[executor(..)]` or `#[pagestate::executor(..)]` below `#[cached]`.
-fn is_executor(attr: &Attribute) -> bool {
-    attr.path()
-        .segments
-        .last()
-        .is_some_and(|segment| segment.ident == "executor")
+/// The key tuple of `parts`. std implements `Hash`, `Eq` and `Clone` for
+/// tuples of up to 12 elements, so longer keys nest: 13 parts become a
+/// tuple of a 12-tuple and a 1-tuple.
+fn key_tuple(mut parts: Vec<TokenStream>) -> TokenStream {
+    const MAX_TUPLE: usize = 12;
+    while parts.len() > MAX_TUPLE {
+        parts = parts
+            .chunks(MAX_TUPLE)
+            .map(|chunk| quote!((#(#chunk,)*)))
+            .collect();
+    }
+    quote!((#(#parts,)*))
 }
 
 /// Attributes that govern a function's body (lints, `cfg`), which the inner
@@ -459,7 +468,7 @@ fn check_options(options: Vec<Arg>, errors: &mut Errors) -> Options {
             continue;
         };
         match name.unraw().to_string().as_str() {
-            TTL => checked.ttl = ttl(value, errors),
+            TTL => checked.ttl = durations::parse(TTL, value, errors),
             MAX_ENTRIES => checked.max_entries = max_entries(value, errors),
             SCOPE => match string_literal(&value).as_deref() {
                 Some("global") => {}
@@ -509,59 +518,6 @@ fn string_literal(expr: &Expr) -> Option<String> {
     }
 }
 
-const TTL_KINDS: &str = "`ttl` expects seconds (`ttl = 60`, `ttl = 0.5`), a duration string \
-                         (`ttl = \"1h 30m\"`) or a `std::time::Duration` expression";
-
-fn ttl(value: Expr, errors: &mut Errors) -> Option<Ttl> {
-    let nanos = match &value {
-        Expr::Lit(ExprLit { lit, .. }) => match lit {
-            Lit::Int(int) => match int.base10_parse::<u64>() {
-                Ok(secs) => return Some(Ttl::Fixed(secs, 0)),
-                Err(_) => {
-                    errors.at(int, "`ttl` is too large");
-                    return None;
-                }
-            },
-            Lit::Float(float) => match float.base10_parse::<f64>() {
-                Ok(secs) if secs.is_finite() && secs * 1e9 < u64::MAX as f64 => {
-                    (secs * 1e9).round() as u128
-                }
-                _ => {
-                    errors.at(float, "`ttl` is too large");
-                    return None;
-                }
-            },
-            Lit::Str(s) => match parse_duration(&s.value()) {
-                Ok(nanos) => nanos,
-                Err(why) => {
-                    errors.at(s, why);
-                    return None;
-                }
-            },
-            other => {
-                errors.at(other, TTL_KINDS);
-                return None;
-            }
-        },
-        Expr::Unary(ExprUnary {
-            op: UnOp::Neg(_),
-            expr,
-            ..
-        }) if matches!(**expr, Expr::Lit(_)) => {
-            errors.at(&value, "`ttl` cannot be negative");
-            return None;
-        }
-        _ => return Some(Ttl::Expr(value)),
-    };
-    match u64::try_from(nanos / 1_000_000_000) {
-        Ok(secs) => Some(Ttl::Fixed(secs, (nanos % 1_000_000_000) as u32)),
-        Err(_) => {
-            errors.at(&value, "`ttl` is too large");
-            None
-        }
-    }
-}
-
 fn max_entries(value: Expr, errors: &mut Errors) -> Option<MaxEntries> {
     match &value {
         Expr::Lit(ExprLit {
@@ -578,49 +534,6 @@ fn max_entries(value: Expr, errors: &mut Errors) -> Option<MaxEntries> {
         _ => return Some(MaxEntries::Expr(value)),
     }
     None
-}
-
-/// Nanoseconds in a duration string such as "1h 30m", "500ms", "2s" or
-/// "1.5m": numbers (decimals allowed) each followed by a unit, optionally
-/// separated by spaces.
-fn parse_duration(text: &str) -> Result<u128, String> {
-    let invalid = || {
-        format!(
-            "invalid duration {text:?}: expected numbers with units, as in \"90s\", \"1h 30m\", \
-             \"500ms\" or \"1.5m\" (units: ns, us, ms, s, m, h, d)"
-        )
-    };
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
-        rest = rest[number_len..].trim_start();
-        let unit_len = rest
-            .find(|c: char| !c.is_alphabetic())
-            .unwrap_or(rest.len());
-        let unit_nanos: f64 = match &rest[..unit_len] {
-            "ns" | "nsec" | "nanos" => 1.0,
-            "us" | "µs" | "usec" | "micros" => 1e3,
-            "ms" | "msec" | "millis" => 1e6,
-            "s" | "sec" | "secs" | "second" | "seconds" => 1e9,
-            "m" | "min" | "mins" | "minute" | "minutes" => 60e9,
-            "h" | "hr" | "hrs" | "hour" | "hours" => 3600e9,
-            "d" | "day" | "days" => 86_400e9,
-            _ => return Err(invalid()),
-        };
-        total += number * unit_nanos;
-        rest = rest[unit_len..].trim_start();
-    }
-    if total >= u64::MAX as f64 {
-        return Err(format!("duration {text:?} is too large"));
-    }
-    Ok(total.round() as u128)
 }
 
 /// Checks the function's shape; returns its arguments.
@@ -715,23 +628,6 @@ fn fingerprint(args: &TokenStream, function: &ItemFn) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_to_nanoseconds() {
-        assert_eq!(parse_duration("2s"), Ok(2_000_000_000));
-        assert_eq!(parse_duration("500ms"), Ok(500_000_000));
-        assert_eq!(parse_duration("1h 30m"), Ok(5_400_000_000_000));
-        assert_eq!(parse_duration("1.5m"), Ok(90_000_000_000));
-        assert_eq!(parse_duration("1d2h"), Ok(93_600_000_000_000));
-        assert_eq!(parse_duration(" 10 seconds "), Ok(10_000_000_000));
-    }
-
-    #[test]
-    fn bad_durations_are_rejected() {
-        for text in ["", "10", "1x", "h", "1..5s", "1h 30"] {
-            assert!(parse_duration(text).is_err(), "{text:?} should be rejected");
-        }
-    }
 
     fn function(source: &str) -> ItemFn {
         syn::parse_str(source).unwrap()

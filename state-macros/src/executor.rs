@@ -8,15 +8,16 @@ use syn::visit::{self, Visit};
 use syn::{Attribute, Expr, ExprLit, FnArg, Ident, ItemFn, Lit, Pat, ReturnType, Signature, Type};
 
 use crate::args::{self, Arg, ArgValue, Errors};
+use crate::attrs;
+use crate::durations::{self, DurationArg};
+use crate::fallback;
+use crate::private::private;
 
 const THREAD: &str = "thread";
 const PROCESS: &str = "process";
 const WITH_SCRIPT_RUN_CONTEXT: &str = "with_script_run_context";
 const TIMEOUT: &str = "timeout";
 const OPTIONS: &[&str] = &[THREAD, PROCESS, WITH_SCRIPT_RUN_CONTEXT, TIMEOUT];
-
-/// The attribute that must stay outermost when stacked with this one.
-const CACHED: &str = "cached";
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let function: ItemFn = match syn::parse2(item.clone()) {
@@ -35,7 +36,16 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let parsed = Parser::parse2(args::parse_list, args);
     match parsed.and_then(|options| Executor::validate(options, &function)) {
         Ok(executor) => executor.expand(function),
-        Err(error) => with_error(item, error),
+        Err(error) => {
+            // Callers `.await` the function: keep that shape when it can be
+            // written, so that they see this error and no other.
+            let output = output_type(&function.sig.output);
+            if contains_impl_trait(&output) || !borrows(&output, true).is_empty() {
+                with_error(item, error)
+            } else {
+                fallback::executor(&function, &output, &error)
+            }
+        }
     }
 }
 
@@ -50,12 +60,7 @@ fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
 /// whichever order the user wrote them in: when this attribute runs first
 /// (it was written above `#[cached]`), it swaps the two and does nothing else.
 fn put_cached_outside(args: &TokenStream, function: &ItemFn) -> Option<TokenStream> {
-    let is_cached = |attr: &&Attribute| {
-        attr.path()
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == CACHED)
-    };
+    let is_cached = |attr: &&Attribute| attrs::is_cached(attr);
     if !function.attrs.iter().any(|attr| is_cached(&attr)) {
         return None;
     }
@@ -82,7 +87,7 @@ enum Kind {
 struct Executor {
     kind: Kind,
     with_context: bool,
-    timeout: Option<Lit>,
+    timeout: Option<DurationArg>,
 }
 
 impl Executor {
@@ -91,6 +96,12 @@ impl Executor {
         let mut kind: Option<(Kind, Ident)> = None;
         let mut with_context: Option<(bool, Ident)> = None;
         let mut timeout = None;
+        // `#[executor(thred)]` is one mistake, reported once: as an unknown
+        // option, not also as a missing kind.
+        let misspelt_kind = options.iter().any(|arg| {
+            let name = arg.name.to_string();
+            !OPTIONS.contains(&name.as_str()) && args::closest(&name, &[THREAD, PROCESS]).is_some()
+        });
         for arg in args::check_names(options, OPTIONS, &mut errors) {
             let name = arg.name.to_string();
             match name.as_str() {
@@ -126,15 +137,17 @@ impl Executor {
                     }
                 }
                 _ => {
-                    if let Some(expr) = args::expr(arg, &mut errors) {
-                        match seconds(&expr) {
-                            Some(lit) => timeout = Some(lit),
-                            None => errors.at(
-                                &expr,
-                                "`timeout` is a number of seconds greater than 0, \
-                                 as in `timeout = 5` or `timeout = 0.5`",
-                            ),
-                        }
+                    let Some(expr) = args::expr(arg, &mut errors) else {
+                        continue;
+                    };
+                    let literal = expr.clone();
+                    match durations::parse(TIMEOUT, expr, &mut errors) {
+                        Some(limit) if limit.is_zero() => errors.at(
+                            literal,
+                            "`timeout` must be greater than 0: no job finishes in no time; \
+                             leave `timeout` out to wait as long as the job takes",
+                        ),
+                        limit => timeout = limit,
                     }
                 }
             }
@@ -142,10 +155,12 @@ impl Executor {
         let kind = match kind {
             Some((kind, _)) => kind,
             None => {
-                errors.push(syn::Error::new(
+                if !misspelt_kind {
+                    errors.push(syn::Error::new(
                     Span::call_site(),
                     "say where the function runs: `#[executor(thread)]` or `#[executor(process)]`",
                 ));
+                }
                 Kind::Thread
             }
         };
@@ -174,24 +189,23 @@ impl Executor {
 
     fn timeout(&self) -> TokenStream {
         match &self.timeout {
-            Some(Lit::Int(secs)) => quote! {
-                ::core::option::Option::Some(::core::time::Duration::from_secs(#secs))
-            },
-            Some(secs) => quote! {
-                ::core::option::Option::Some(::core::time::Duration::from_secs_f64(#secs))
-            },
+            Some(limit) => {
+                let limit = limit.to_duration();
+                quote!(::core::option::Option::Some(#limit))
+            }
             None => quote!(::core::option::Option::None),
         }
     }
 
     fn expand_thread(self, function: ItemFn) -> TokenStream {
-        let private = quote!(::pagestate::__private);
+        let private = private();
         let ItemFn {
             attrs,
             vis,
             mut sig,
             block,
         } = function;
+        let (attrs, inner_attrs) = attrs::split(&attrs);
         let output = output_type(&sig.output);
         let nameable = !contains_impl_trait(&output);
         let assertions = sig.inputs.iter().filter_map(|input| match input {
@@ -206,8 +220,9 @@ impl Executor {
         let job = match (sig.asyncness.is_some(), nameable) {
             (false, true) => quote!(move || -> #output #block),
             (false, false) => quote!(move || #block),
-            (true, true) => quote!(move || #private::run_async::<#output, _>(async move #block)),
-            (true, false) => quote!(move || #private::run_async(async move #block)),
+            // Built at the call, so that it sees the caller's async runtime.
+            (true, true) => quote!(#private::async_job::<#output, _>(async move #block)),
+            (true, false) => quote!(#private::async_job(async move #block)),
         };
         let with_context = self.with_context;
         let timeout = self.timeout();
@@ -216,6 +231,7 @@ impl Executor {
         quote! {
             #(#attrs)*
             #vis #sig {
+                #(#inner_attrs)*
                 #(#assertions)*
                 #output_assertion
                 #private::run_on_thread(#job, #with_context, #timeout)
@@ -224,13 +240,15 @@ impl Executor {
     }
 
     fn expand_process(self, function: ItemFn) -> TokenStream {
-        let private = quote!(::pagestate::__private);
+        let private = private();
         let ItemFn {
             attrs,
             vis,
             sig,
             block,
         } = function;
+        let (attrs, inner_attrs) = attrs::split(&attrs);
+        let stmts = &block.stmts;
         let output = output_type(&sig.output);
         let name = sig.ident.to_string();
         let mut params = Vec::new();
@@ -272,7 +290,10 @@ impl Executor {
         quote! {
             #(#attrs)*
             #vis #outer_sig {
-                #body_sig #block
+                #body_sig {
+                    #(#inner_attrs)*
+                    #(#stmts)*
+                }
 
                 fn __pagestate_serve(
                     __pagestate_rest: &[u8],
@@ -312,9 +333,10 @@ fn output_type(output: &ReturnType) -> Type {
 }
 
 fn future_of(output: &Type) -> ReturnType {
+    let private = private();
     syn::parse_quote! {
         -> impl ::core::future::Future<
-            Output = ::core::result::Result<#output, ::pagestate::__private::ExecError>,
+            Output = ::core::result::Result<#output, #private::ExecError>,
         > + ::core::marker::Send + 'static
     }
 }
@@ -327,21 +349,6 @@ fn bool_literal(expr: &Expr) -> Option<bool> {
         }) => Some(value.value),
         _ => None,
     }
-}
-
-/// A positive, finite number of seconds written as a literal.
-fn seconds(expr: &Expr) -> Option<Lit> {
-    let Expr::Lit(ExprLit { lit, .. }) = expr else {
-        return None;
-    };
-    let positive = match lit {
-        Lit::Int(int) => int.base10_parse::<u64>().is_ok_and(|secs| secs > 0),
-        Lit::Float(float) => float
-            .base10_parse::<f64>()
-            .is_ok_and(|secs| secs > 0.0 && secs.is_finite() && secs < 1e15),
-        _ => false,
-    };
-    positive.then(|| lit.clone())
 }
 
 fn check_signature(kind: Kind, sig: &Signature, errors: &mut Errors) {
@@ -528,7 +535,11 @@ mod tests {
     #[test]
     fn errors_keep_the_function_and_list_every_mistake() {
         let out = expand_str("process, tmeout = 1", "async fn f(s: &str) {}");
-        assert!(out.contains("async fn f"), "{out}");
+        // The function keeps the shape callers await: a future of the result.
+        assert!(
+            out.contains("fn f (s : & str) -> impl :: core :: future :: Future"),
+            "{out}"
+        );
         assert!(
             out.contains("unknown option `tmeout`; did you mean `timeout`?"),
             "{out}"
@@ -546,15 +557,5 @@ mod tests {
         assert_eq!(borrows(&ty, true).len(), 1);
         let ty: Type = syn::parse_quote!(std::borrow::Cow<'_, str>);
         assert_eq!(borrows(&ty, true).len(), 1);
-    }
-
-    #[test]
-    fn timeouts_are_positive_literals() {
-        for good in ["5", "0.5", "1e3"] {
-            assert!(seconds(&syn::parse_str(good).unwrap()).is_some(), "{good}");
-        }
-        for bad in ["0", "0.0", "-1", "\"5\"", "five", "1.0 / 0.0"] {
-            assert!(seconds(&syn::parse_str(bad).unwrap()).is_none(), "{bad}");
-        }
     }
 }

@@ -1,10 +1,16 @@
 //! Procedural macros of [pagestate](https://docs.rs/pagestate). Use them
 //! through the `pagestate` facade: the code they generate names the runtime
-//! as `::pagestate::__private`.
+//! as `::pagestate::__private_<version>` (see `private.rs`).
 
 mod args;
+mod attrs;
 mod cached;
+mod durations;
 mod executor;
+mod fallback;
+mod private;
+#[cfg(test)]
+mod props;
 mod use_state;
 
 use proc_macro::TokenStream;

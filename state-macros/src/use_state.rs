@@ -15,9 +15,24 @@ const TYPE: &str = "type";
 const OPTIONS: &[&str] = &[NAMESPACE, FACTORY, TYPE];
 
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
-    match Parser::parse2(parse, input).and_then(UseState::validate) {
-        Ok(call) => call.expand(),
-        Err(error) => error.to_compile_error(),
+    let input = match Parser::parse2(parse, input) {
+        Ok(input) => input,
+        Err(error) => {
+            let error = error.to_compile_error();
+            return quote!({ #error });
+        }
+    };
+    let (call, errors) = UseState::validate(input);
+    let expansion = call.expand();
+    match errors.finish() {
+        Ok(()) => expansion,
+        // One expression either way (several `compile_error!`s side by
+        // side are not one), with the options that were fine: the state
+        // keeps its type, so its uses report nothing more.
+        Err(error) => {
+            let error = error.to_compile_error();
+            quote!({ #error #expansion })
+        }
     }
 }
 
@@ -69,7 +84,8 @@ fn missing_key() -> &'static str {
 }
 
 impl UseState {
-    fn validate(input: Input) -> syn::Result<Self> {
+    /// The call with the options that are fine, and the errors of the rest.
+    fn validate(input: Input) -> (Self, Errors) {
         let mut errors = Errors::default();
         let mut call = UseState {
             key: input.key,
@@ -91,12 +107,11 @@ impl UseState {
                 }
             }
         }
-        errors.finish()?;
-        Ok(call)
+        (call, errors)
     }
 
     fn expand(self) -> TokenStream {
-        let private = quote!(::pagestate::__private);
+        let private = crate::private::private();
         let key = &self.key;
         let key = quote_spanned!(key.span()=> ::core::convert::AsRef::<str>::as_ref(&(#key)));
         let namespace = match &self.namespace {

@@ -7,8 +7,11 @@
 //! `Drop` always runs, on success, on `Err`, on a panic and when an async
 //! caller drops its future: it stores the value (if there is one and nobody
 //! cleared the key meanwhile), removes the flight and wakes the waiters.
-//! Waiters take the leader's value; if there is none they start over, and
-//! one of them leads the next attempt. Nothing is poisoned.
+//! Waiters take the leader's value; if there is none, or the key was
+//! cleared meanwhile, they start over, and one of them leads the next
+//! attempt. A clear takes the flight out of the table at once, so a call
+//! after the clear never waits for a computation from before it. Nothing
+//! is poisoned.
 //!
 //! A computation that waits for itself (its body calls the function again
 //! with the same key) could never finish. While a leader computes on a
@@ -33,8 +36,9 @@ use crate::session::ScriptRunContext;
 pub(crate) struct Flight<V> {
     value: OnceLock<V>,
     /// Set when the key was cleared, invalidated or its session ended while
-    /// the computation ran: its result is handed to the waiters but not
-    /// stored.
+    /// the computation ran: its result is neither stored nor handed to the
+    /// waiters (only the leader returns it), and the flight has left the
+    /// flight table, so later calls compute afresh.
     cancelled: AtomicBool,
     done: Event,
 }
@@ -213,8 +217,14 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         }
     }
 
-    /// The value a finished flight handed over, counted as a hit.
+    /// The value a finished flight handed over, counted as a hit. A flight
+    /// cancelled by a clear, an invalidation or its session's end hands
+    /// over nothing: its value was computed from before, and the waiter
+    /// starts over.
     fn take_from(&self, flight: &Flight<V>) -> Option<V> {
+        if flight.is_cancelled() {
+            return None;
+        }
         let value = flight.value.get()?.clone();
         self.count_hit();
         Some(value)

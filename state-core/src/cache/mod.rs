@@ -16,6 +16,8 @@ mod expiry;
 mod flight;
 mod key;
 mod persist;
+#[cfg(test)]
+mod persist_props;
 mod store;
 
 use std::any::Any;

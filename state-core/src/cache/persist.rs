@@ -12,19 +12,25 @@
 //! | checksum u64 | payload (postcard)
 //! ```
 //!
-//! (little-endian). A file is written to a temporary name in the same
+//! (little-endian). A file is written to a temporary file in the same
 //! directory and renamed into place, so a reader sees either the old file or
 //! the whole new one; the checksum covers what the rename cannot (a crash
 //! that loses data the OS had not written yet). Any file that is unreadable,
 //! corrupt, of another format version, of another function or key, or
 //! expired is a miss and is deleted, never a panic. Disk errors on write are
 //! ignored: the value is still cached in memory.
+//!
+//! Cached values are often API responses or tokens, so on Unix the
+//! directories this module creates are private to the user (0700) and so
+//! are the entry files (0600); a directory that already exists is used with
+//! the permissions it has. Temporary files are created exclusively under an
+//! unpredictable name (`tempfile`), so a symlink planted in the directory is
+//! never written through; listing and deleting never follow symlinks.
 
 use std::fs;
 use std::hash::Hash;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::expiry::Moment;
@@ -84,7 +90,7 @@ impl<V> Disk<V> {
     pub(crate) fn load<K: Hash>(&self, key: &Scoped<K>) -> Option<(V, Option<Moment>)> {
         let key_hash = stable_hash(key);
         let path = self.path(key_hash);
-        let bytes = match fs::read(&path) {
+        let bytes = match read_no_follow(&path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == ErrorKind::NotFound => return None,
             Err(_) => {
@@ -136,7 +142,11 @@ impl<V> Disk<V> {
         let key_hash = stable_hash(key);
         let expiry = match ttl {
             None => NEVER,
-            Some(ttl) => u64::try_from((unix_now() + ttl).as_millis()).unwrap_or(NEVER - 1),
+            // A ttl too long to represent (`Duration::MAX`) never expires.
+            Some(ttl) => unix_now()
+                .checked_add(ttl)
+                .and_then(|expiry| u64::try_from(expiry.as_millis()).ok())
+                .unwrap_or(NEVER),
         };
         let mut file = Vec::with_capacity(HEADER_LEN + payload.len());
         file.extend_from_slice(MAGIC);
@@ -152,19 +162,19 @@ impl<V> Disk<V> {
     }
 
     fn write_atomically(&self, key_hash: u128, contents: &[u8]) -> std::io::Result<()> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        fs::create_dir_all(&self.dir)?;
-        let temp = self.dir.join(format!(
-            ".{key_hash:032x}.{}.{}.tmp",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written =
-            fs::write(&temp, contents).and_then(|()| fs::rename(&temp, self.path(key_hash)));
-        if written.is_err() {
-            let _ = fs::remove_file(&temp);
-        }
-        written
+        create_private_dir(&self.dir)?;
+        // Created with O_EXCL (a planted file or symlink is never opened),
+        // mode 0600, under a random name; deleted if anything below fails.
+        let mut temp = tempfile::Builder::new()
+            .prefix(&format!(".{key_hash:032x}."))
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)?;
+        temp.write_all(contents)?;
+        // The rename replaces whatever has the entry's name, a symlink
+        // included, without following it.
+        temp.persist(self.path(key_hash))
+            .map(drop)
+            .map_err(|error| error.error)
     }
 
     /// Deletes every entry file of this function.
@@ -176,6 +186,32 @@ impl<V> Disk<V> {
     pub(crate) fn remove<K: Hash>(&self, key: &Scoped<K>) -> bool {
         fs::remove_file(self.path(stable_hash(key))).is_ok()
     }
+}
+
+/// Creates `dir` and its missing parents, private to the user on Unix
+/// (0700); an existing directory keeps its permissions.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Reads the file at `path`; a symlink there is an error, not followed.
+fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    let mut bytes = Vec::new();
+    options.open(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Whether `path` is a directory itself, not a symlink to one.
+fn is_real_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_dir())
 }
 
 /// The directory of the function with `identity` under `base`.
@@ -208,13 +244,22 @@ pub(crate) fn clear_all(base: &Path) {
     for dir in dirs.flatten() {
         let name = dir.file_name();
         let name = name.to_string_lossy();
-        if name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        // The entry's own type: a symlink named like a function directory
+        // is not a directory here, and is left alone.
+        let is_dir = dir.file_type().is_ok_and(|kind| kind.is_dir());
+        if is_dir && name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
             remove_entries(&dir.path());
         }
     }
 }
 
+/// Deletes the entry and temporary files in the function directory `dir`,
+/// unless `dir` is a symlink. Deleting a symlink that is named like an
+/// entry deletes the link, never its target.
 fn remove_entries(dir: &Path) {
+    if !is_real_dir(dir) {
+        return;
+    }
     let Ok(files) = fs::read_dir(dir) else {
         return;
     };
@@ -223,7 +268,7 @@ fn remove_entries(dir: &Path) {
         let ours = path
             .extension()
             .is_some_and(|ext| ext == EXTENSION || ext == "tmp");
-        if ours {
+        if ours && !file.file_type().is_ok_and(|kind| kind.is_dir()) {
             let _ = fs::remove_file(&path);
         }
     }

@@ -8,7 +8,7 @@
 //! guards the single-flight table; so the entry count and the insertion
 //! order are exact.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -57,6 +57,28 @@ pub(crate) struct Writer<K, V> {
     order: VecDeque<(Scoped<K>, u64)>,
     next_seq: u64,
     len: usize,
+    /// The keys of each session's entries, kept only by a session-scoped
+    /// cache: ending a session then costs its own entries, not a scan of
+    /// every session's.
+    by_session: HashMap<u64, HashSet<Scoped<K>, RandomState>, RandomState>,
+}
+
+impl<K: CacheKey, V> Writer<K, V> {
+    fn index(&mut self, key: &Scoped<K>) {
+        self.by_session
+            .entry(key.session)
+            .or_default()
+            .insert(key.clone());
+    }
+
+    fn unindex(&mut self, key: &Scoped<K>) {
+        if let Some(keys) = self.by_session.get_mut(&key.session) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_session.remove(&key.session);
+            }
+        }
+    }
 }
 
 /// The writer lock of a cache. Sessions whose last handle a dropped value
@@ -100,6 +122,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                 order: VecDeque::new(),
                 next_seq: 0,
                 len: 0,
+                by_session: HashMap::default(),
             }),
             hits: Striped::default(),
             misses: AtomicU64::new(0),
@@ -159,6 +182,9 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             .remove_if(key, |_, entry| entry.expired(now), &guard)
         {
             writer.len -= 1;
+            if self.settings.session_scoped {
+                writer.unindex(key);
+            }
         }
     }
 
@@ -177,6 +203,9 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         let seq = writer.next_seq;
         if tracked {
             writer.order.push_back((key.clone(), seq));
+        }
+        if self.settings.session_scoped {
+            writer.index(&key);
         }
         let entry = Entry {
             value,
@@ -206,6 +235,9 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             if let Some((oldest, _)) = writer.order.pop_front() {
                 self.map.remove(&oldest, &guard);
                 writer.len -= 1;
+                if self.settings.session_scoped {
+                    writer.unindex(&oldest);
+                }
             }
         }
         // Stale items pile up when keys are replaced or removed out of
@@ -220,16 +252,20 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
 
     /// Removes the entry for `key` from memory and disk; `true` if there was
     /// one. A computation of this key already running does not store its
-    /// result.
+    /// result, and leaves the flight table: a call from now on computes
+    /// afresh instead of waiting for a value from before the removal.
     pub(crate) fn remove(&self, key: &Scoped<K>) -> bool {
         let mut writer = self.lock();
-        if let Some(flight) = writer.flights.get(key) {
+        if let Some(flight) = writer.flights.remove(key) {
             flight.cancel();
         }
         let guard = self.map.guard();
         let in_memory = self.map.remove(key, &guard).is_some();
         if in_memory {
             writer.len -= 1;
+            if self.settings.session_scoped {
+                writer.unindex(key);
+            }
         }
         drop(writer);
         let on_disk = self.disk.as_ref().is_some_and(|disk| disk.remove(key));
@@ -237,37 +273,39 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     }
 
     /// Empties the memory side; running computations do not store their
-    /// results.
+    /// results, and calls from now on do not wait for them.
     pub(crate) fn clear_memory(&self) {
         let mut writer = self.lock();
-        for flight in writer.flights.values() {
+        for (_, flight) in writer.flights.drain() {
             flight.cancel();
         }
         self.map.pin().clear();
         writer.order.clear();
+        writer.by_session.clear();
         writer.len = 0;
     }
 
     /// Frees every entry of session `session`, and keeps its running
-    /// computations from storing theirs.
+    /// computations from storing theirs. Costs the session's own entries
+    /// (and the computations running now), whatever other sessions hold.
     pub(crate) fn purge_session(&self, session: u64) {
         let mut writer = self.lock();
-        for (key, flight) in &writer.flights {
-            if key.session == session {
+        writer.flights.retain(|key, flight| {
+            let ours = key.session == session;
+            if ours {
                 flight.cancel();
             }
-        }
+            !ours
+        });
+        let Some(keys) = writer.by_session.remove(&session) else {
+            return;
+        };
         let guard = self.map.guard();
-        let mut removed = 0;
-        self.map.retain(
-            |key, _| {
-                let keep = key.session != session;
-                removed += usize::from(!keep);
-                keep
-            },
-            &guard,
-        );
-        writer.len -= removed;
+        for key in &keys {
+            if self.map.remove(key, &guard).is_some() {
+                writer.len -= 1;
+            }
+        }
     }
 
     pub(crate) fn stats(&self) -> CacheStats {

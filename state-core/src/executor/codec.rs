@@ -17,7 +17,7 @@ use super::error::ExecError;
 pub(crate) const WORKER_ENV: &str = "PAGESTATE_WORKER";
 /// The parent's pid, so that a worker whose parent already died exits.
 pub(crate) const PARENT_ENV: &str = "PAGESTATE_WORKER_PARENT";
-pub(crate) const PROTOCOL_VERSION: &str = "pagestate-worker-1";
+pub(crate) const PROTOCOL_VERSION: &str = "pagestate-worker-2";
 
 /// The first frame a worker sends: proves the child is a pagestate worker.
 pub(crate) const HELLO: &[u8] = b"\0pagestate-worker-hello-1\0";
@@ -26,7 +26,13 @@ pub(crate) const HELLO: &[u8] = b"\0pagestate-worker-hello-1\0";
 /// (or no longer) speaking the protocol.
 pub(crate) const MAX_FRAME: usize = 1 << 30;
 
-/// Request: `[REQUEST][id length: u32 LE][id][arguments]`.
+/// Request: `[REQUEST][index: u32 LE][id length: u32 LE][id][arguments]`.
+///
+/// The index (the function's place in the link-time registry, the same in
+/// the application and its workers, which run one executable) is what
+/// selects the function: ids alone can repeat (two functions of one name
+/// made by one `macro_rules!` invocation share module path, line and
+/// column). The id must match too, as a check.
 pub(crate) const REQUEST: u8 = 1;
 
 /// Reply tags; the rest of the frame is the result or a UTF-8 message.
@@ -150,10 +156,28 @@ pub(crate) fn read_frame_into(input: &mut impl Read, frame: &mut Vec<u8>) -> io:
         Err(error) => return Err(error),
     }
     let len = frame_len(header)?;
-    frame.clear();
-    frame.resize(len, 0);
-    input.read_exact(frame)?;
+    read_body(frame, len, |buffer| input.read_exact(buffer))?;
     Ok(true)
+}
+
+/// Reads a frame body of `len` bytes, a length the peer declared, into
+/// `frame` through `read_exact`, growing the buffer only as bytes arrive
+/// (64 KiB, then doubling): a length the input does not back is never
+/// allocated, so four bytes of garbage cannot claim a gigabyte.
+pub(crate) fn read_body<E>(
+    frame: &mut Vec<u8>,
+    len: usize,
+    mut read_exact: impl FnMut(&mut [u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    const FIRST_CHUNK: usize = 64 * 1024;
+    frame.clear();
+    while frame.len() < len {
+        let start = frame.len();
+        let end = len.min(start.max(FIRST_CHUNK / 2) * 2);
+        frame.resize(end, 0);
+        read_exact(&mut frame[start..])?;
+    }
+    Ok(())
 }
 
 pub(crate) fn frame_len(header: [u8; 4]) -> io::Result<usize> {
@@ -167,19 +191,37 @@ pub(crate) fn frame_len(header: [u8; 4]) -> io::Result<usize> {
     Ok(len)
 }
 
-/// Splits a request frame into the function id and its encoded arguments.
-pub(crate) fn parse_request(frame: &[u8]) -> Option<(&str, &[u8])> {
+/// A parsed request frame.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Request<'a> {
+    /// The function's index in the registry.
+    pub(crate) index: u32,
+    /// The function's id, checked against the registry's entry.
+    pub(crate) id: &'a str,
+    /// The encoded arguments.
+    pub(crate) arguments: &'a [u8],
+}
+
+/// Splits a request frame into the function's index and id and its
+/// encoded arguments.
+pub(crate) fn parse_request(frame: &[u8]) -> Option<Request<'_>> {
     let (&tag, rest) = frame.split_first()?;
-    if tag != REQUEST || rest.len() < 4 {
+    if tag != REQUEST || rest.len() < 8 {
         return None;
     }
+    let (index, rest) = rest.split_at(4);
+    let index = u32::from_le_bytes(index.try_into().ok()?);
     let (len, rest) = rest.split_at(4);
     let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
     if rest.len() < len {
         return None;
     }
     let (id, arguments) = rest.split_at(len);
-    Some((std::str::from_utf8(id).ok()?, arguments))
+    Some(Request {
+        index,
+        id: std::str::from_utf8(id).ok()?,
+        arguments,
+    })
 }
 
 #[cfg(test)]
@@ -218,12 +260,21 @@ mod tests {
         let id = "crate::f";
         let frame = [
             &[REQUEST][..],
+            &5_u32.to_le_bytes(),
             &(id.len() as u32).to_le_bytes(),
             id.as_bytes(),
             &[7, 8],
         ]
         .concat();
-        assert_eq!(parse_request(&frame), Some((id, &[7_u8, 8][..])));
+        assert_eq!(
+            parse_request(&frame),
+            Some(Request {
+                index: 5,
+                id,
+                arguments: &[7, 8]
+            })
+        );
+        assert_eq!(parse_request(&frame[..10]), None);
         assert_eq!(parse_request(&frame[..6]), None);
         assert_eq!(parse_request(&[9]), None);
     }

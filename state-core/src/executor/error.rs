@@ -40,6 +40,11 @@ pub enum ExecError {
     /// No worker process could be started, or the one started did not speak
     /// the worker protocol.
     WorkerStart(String),
+    /// No pool thread could be started to run a `#[executor(thread)]` job
+    /// (the operating system refused a new thread) and none was running to
+    /// take it: the job never ran. The payload is the operating system's
+    /// reason. Later calls try to start a thread again.
+    ThreadStart(String),
 }
 
 impl fmt::Display for ExecError {
@@ -70,6 +75,12 @@ impl fmt::Display for ExecError {
             ),
             ExecError::WorkerStart(message) => {
                 write!(f, "no worker process could be started: {message}")
+            }
+            ExecError::ThreadStart(message) => {
+                write!(
+                    f,
+                    "no pool thread could be started to run the job: {message}"
+                )
             }
         }
     }

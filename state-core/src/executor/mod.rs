@@ -6,11 +6,15 @@
 //! ([`ThreadPool`], [`ProcessPool`]).
 
 mod codec;
+#[cfg(test)]
+mod codec_props;
 mod error;
 mod pool_size;
 mod process_pool;
 mod thread_pool;
 mod timer;
+#[cfg(feature = "tokio")]
+mod tokio_context;
 mod worker;
 
 pub use error::{AlreadyStarted, ExecError};
@@ -22,7 +26,7 @@ pub(crate) mod private {
     pub use super::codec::{codec, Codec, ProcessValue};
     pub use super::process_pool::{run_in_process, ProcessFuture};
     pub use super::thread_pool::{
-        assert_thread_value, run_async, run_on_thread, ExecFuture, ThreadValue,
+        assert_thread_value, async_job, run_on_thread, ExecFuture, ThreadValue,
     };
     pub use super::worker::{ProcessFunction, PROCESS_FUNCTIONS};
 }

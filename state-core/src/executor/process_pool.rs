@@ -11,7 +11,7 @@ use super::codec::Codec;
 use super::error::{AlreadyStarted, ExecError};
 use super::pool_size::PoolSize;
 use super::thread_pool::Reply;
-use super::worker::ProcessFunction;
+use super::worker::{registry_index, ProcessFunction};
 use futures_channel::oneshot;
 
 /// The pool of worker processes that runs `#[executor(process)]` jobs.
@@ -70,6 +70,9 @@ static SIZE: PoolSize = PoolSize::new(default_workers);
 /// One job on its way to a worker.
 #[cfg_attr(not(unix), allow(dead_code))]
 struct Job {
+    /// The function's index in the registry, which selects it in a worker.
+    index: u32,
+    /// The function's id, which the worker checks against the index.
     function: &'static str,
     arguments: Vec<u8>,
     timeout: Option<Duration>,
@@ -91,8 +94,16 @@ pub fn run_in_process<T>(
         Ok(arguments) => arguments,
         Err(error) => return ProcessFuture::failed(error, result),
     };
+    let Some(index) = registry_index(function) else {
+        let error = ExecError::WorkerStart(format!(
+            "the process function `{}` is not in pagestate's registry of process functions",
+            function.id
+        ));
+        return ProcessFuture::failed(error, result);
+    };
     let (reply, receiver) = oneshot::channel();
     let job = Job {
+        index,
         function: function.id,
         arguments,
         timeout,
@@ -393,7 +404,13 @@ mod imp {
             let len = (id.len() as u32).to_le_bytes();
             let sent = codec::write_frame(
                 &mut self.stdin,
-                &[&[codec::REQUEST], &len, id, &job.arguments],
+                &[
+                    &[codec::REQUEST],
+                    &job.index.to_le_bytes(),
+                    &len,
+                    id,
+                    &job.arguments,
+                ],
             );
             if sent.is_err() {
                 // A worker reads a whole request before it runs anything.
@@ -468,8 +485,8 @@ mod imp {
             if expected_len.is_some_and(|expected| expected != len) {
                 return Err(ReadError::Io(io::ErrorKind::InvalidData.into()));
             }
-            let mut frame = vec![0; len];
-            self.read_exact(&mut frame, deadline)?;
+            let mut frame = Vec::new();
+            codec::read_body(&mut frame, len, |buffer| self.read_exact(buffer, deadline))?;
             Ok(frame)
         }
 

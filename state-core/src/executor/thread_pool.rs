@@ -87,7 +87,9 @@ fn pool() -> &'static Pool {
     POOL.get_or_init(|| Pool::new(SIZE.start()))
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A queued job: called with `None` to run it, or with the error that
+/// stops it from ever running, which it sends to its caller's future.
+type Job = Box<dyn FnOnce(Option<ExecError>) + Send>;
 
 struct Pool {
     max_threads: usize,
@@ -136,10 +138,21 @@ impl Pool {
         let spawned = thread::Builder::new()
             .name(format!("pagestate-pool-{running}"))
             .spawn(move || self.work());
-        if spawned.is_err() {
-            // Out of OS threads: the job waits for a thread that exists, or
-            // for the next submission to try again.
-            self.started.fetch_sub(1, Ordering::SeqCst);
+        if let Err(error) = spawned {
+            // Out of OS threads. With a thread running, queued jobs wait for
+            // it (and the next submission tries again); with none, nothing
+            // would ever run them: they fail now instead of waiting forever.
+            log::warn!("pagestate: cannot start a pool thread: {error}");
+            if self.started.fetch_sub(1, Ordering::SeqCst) == 1 {
+                self.fail_queued(&error.to_string());
+            }
+        }
+    }
+
+    fn fail_queued(&self, why: &str) {
+        while let Ok(job) = self.queue.try_recv() {
+            let refused = ExecError::ThreadStart(why.to_owned());
+            let _ = catch_unwind(AssertUnwindSafe(move || job(Some(refused))));
         }
     }
 
@@ -147,7 +160,7 @@ impl Pool {
         while let Ok(job) = self.queue.recv() {
             // Jobs catch their own panics; this catches one from dropping a
             // result or panic payload, so the thread always survives.
-            let _ = catch_unwind(AssertUnwindSafe(job));
+            let _ = catch_unwind(AssertUnwindSafe(move || job(None)));
             self.idle.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -178,7 +191,10 @@ where
     };
     let (sender, receiver) = oneshot::channel();
     let reply = Reply::new(sender, timeout);
-    pool().submit(Box::new(move || run_job(job, context, reply)));
+    pool().submit(Box::new(move |refused| match refused {
+        None => run_job(job, context, reply),
+        Some(error) => reply.send(Err(error)),
+    }));
     ExecFuture {
         state: FutureState::Waiting(receiver),
     }
@@ -299,11 +315,11 @@ impl<T> Future for ExecFuture<T> {
             FutureState::Waiting(receiver) => match Pin::new(receiver).poll(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Ok(outcome)) => Poll::Ready(outcome),
-                // The job was dropped unrun: its pool thread could not start.
-                Poll::Ready(Err(oneshot::Canceled)) => Poll::Ready(Err(ExecError::WorkerDied {
-                    exit_code: None,
-                    signal: None,
-                })),
+                // The job was dropped unrun, which the pool never does
+                // without answering; still, say what happened.
+                Poll::Ready(Err(oneshot::Canceled)) => Poll::Ready(Err(ExecError::ThreadStart(
+                    "the job was dropped before a pool thread ran it".to_owned(),
+                ))),
             },
         }
     }
@@ -315,11 +331,20 @@ impl<T> std::fmt::Debug for ExecFuture<T> {
     }
 }
 
-/// Runs `future` to completion on the calling thread: how an `async fn`
-/// runs on a pool thread. The future's output type is fixed by `T`, so that
+/// The job that runs an `async fn`'s future to completion on a pool
+/// thread. Called where the function is called, so that with the `tokio`
+/// feature it captures the caller's tokio runtime (or, outside one, the
+/// pool's own) and enters it on the pool thread: tokio's timers and sockets
+/// then work in the body. The future's output type is fixed by `T`, so that
 /// `?` inside the body infers its error type.
-pub fn run_async<T, F: Future<Output = T>>(future: F) -> T {
-    futures_executor::block_on(future)
+pub fn async_job<T, F: Future<Output = T>>(future: F) -> impl FnOnce() -> T {
+    #[cfg(feature = "tokio")]
+    let runtime = super::tokio_context::capture();
+    move || {
+        #[cfg(feature = "tokio")]
+        let _entered = runtime.enter();
+        futures_executor::block_on(future)
+    }
 }
 
 /// Asserts at compile time that an executor argument can move to a

@@ -24,12 +24,27 @@ pub struct ProcessFunction {
 #[linkme::distributed_slice]
 pub static PROCESS_FUNCTIONS: [ProcessFunction];
 
+/// Where `function` sits in [`PROCESS_FUNCTIONS`]: the same place in the
+/// application and in its workers, which run the same executable. `None`
+/// for a `ProcessFunction` that is not in the registry.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) fn registry_index(function: &'static ProcessFunction) -> Option<u32> {
+    let all: &[ProcessFunction] = &PROCESS_FUNCTIONS;
+    let size = std::mem::size_of::<ProcessFunction>();
+    let offset = (function as *const ProcessFunction as usize).checked_sub(all.as_ptr() as usize)?;
+    let index = offset / size;
+    let entry = all.get(index)?;
+    if !std::ptr::eq(entry, function) {
+        return None;
+    }
+    u32::try_from(index).ok()
+}
+
 #[cfg(unix)]
 mod unix {
     use std::fs::File;
     use std::io::{BufReader, Write};
-    use std::mem::ManuallyDrop;
-    use std::os::unix::io::FromRawFd;
+    use std::os::unix::io::{AsRawFd, FromRawFd};
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::process;
     use std::thread;
@@ -75,6 +90,13 @@ mod unix {
         }
         // SAFETY: `protocol_fd` is a fresh fd that nothing else owns.
         let mut protocol = unsafe { File::from_raw_fd(protocol_fd) };
+        // Requests likewise move to a private close-on-exec fd, and fd 0
+        // becomes /dev/null: a command a job starts (`cat`, `ssh`,
+        // `sh -c 'read line'`) inherits stdin and must not read, or wait
+        // on, the requests meant for this worker.
+        let Some(requests) = take_stdin() else {
+            process::exit(SETUP_FAILED);
+        };
         die_with_parent(parent);
         if let Some(parent) = parent {
             watch_parent(parent);
@@ -82,10 +104,7 @@ mod unix {
 
         // Requests are read on this thread, the one that runs the jobs: a
         // hand-over to another thread would cost a wake-up per job.
-        // SAFETY: fd 0 stays open for the life of the process; the
-        // ManuallyDrop keeps this File from closing it.
-        let stdin = ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
-        let mut stdin = BufReader::new(&*stdin);
+        let mut stdin = BufReader::new(requests);
         if codec::write_frame(&mut protocol, &[codec::HELLO]).is_err() {
             process::exit(SETUP_FAILED);
         }
@@ -99,6 +118,25 @@ mod unix {
             protocol.flush().ok();
         }
         process::exit(0)
+    }
+
+    /// Moves the request pipe (fd 0) to a fresh close-on-exec fd and puts
+    /// /dev/null in its place.
+    fn take_stdin() -> Option<File> {
+        let null = File::open("/dev/null").ok()?;
+        // SAFETY: plain fd calls on fds this process owns.
+        let requests_fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+        if requests_fd < 0 {
+            return None;
+        }
+        // SAFETY: `requests_fd` is a fresh fd that nothing else owns.
+        let requests = unsafe { File::from_raw_fd(requests_fd) };
+        // SAFETY: dup2 onto fd 0, which this process owns; `null` stays
+        // open until after the call.
+        if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+            return None;
+        }
+        Some(requests)
     }
 
     /// Ends the worker soon after its parent is gone, even in the middle of
@@ -120,13 +158,20 @@ mod unix {
     }
 
     fn answer(frame: &[u8]) -> (u8, Vec<u8>) {
-        let Some((id, arguments)) = codec::parse_request(frame) else {
+        let Some(request) = codec::parse_request(frame) else {
             return (codec::REPLY_CODEC, b"malformed request frame".to_vec());
         };
-        let Some(function) = PROCESS_FUNCTIONS.iter().find(|function| function.id == id) else {
-            return (codec::REPLY_UNKNOWN_FUNCTION, id.as_bytes().to_vec());
+        let function = usize::try_from(request.index)
+            .ok()
+            .and_then(|index| PROCESS_FUNCTIONS.get(index))
+            .filter(|function| function.id == request.id);
+        let Some(function) = function else {
+            return (
+                codec::REPLY_UNKNOWN_FUNCTION,
+                request.id.as_bytes().to_vec(),
+            );
         };
-        match catch_unwind(AssertUnwindSafe(|| (function.call)(arguments))) {
+        match catch_unwind(AssertUnwindSafe(|| (function.call)(request.arguments))) {
             Ok(Ok(result)) => (codec::REPLY_OK, result),
             Ok(Err(message)) => (codec::REPLY_CODEC, message.into_bytes()),
             Err(payload) => (codec::REPLY_PANICKED, panic_message(&*payload).into_bytes()),
