@@ -174,8 +174,9 @@ struct Reply {
     runs_completed: u64,
     #[serde(default)]
     status: String,
+    /// `None` (null) when the main area did not change since the last frame.
     #[serde(default)]
-    main: String,
+    main: Option<String>,
 }
 
 type Socket =
@@ -242,7 +243,7 @@ impl Tab {
         let elapsed = started.elapsed();
         self.clicks += 1;
         let expected = format!("clicks: {}", self.clicks);
-        if reply.main.contains(&expected) {
+        if reply.main.as_deref().unwrap_or("").contains(&expected) {
             Ok(elapsed)
         } else {
             Err(format!("the rerun does not show {expected:?}"))

@@ -2,6 +2,7 @@
 //! loop (axum's `examples/websockets` and `examples/chat` are the model).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -210,7 +211,8 @@ async fn serve_socket(host: Arc<Host>, mut socket: WebSocket, offered: Option<St
 }
 
 /// While a run draws, a tab gets its drawing at most this often (a fast run
-/// sends only its final frame); a run's end is sent at once.
+/// sends only its final frame); a run's end is sent at once. A running page
+/// that draws nothing new costs one look, then nothing until it draws.
 const STREAM_INTERVAL: Duration = Duration::from_millis(20);
 
 async fn socket_loop(
@@ -221,10 +223,12 @@ async fn socket_loop(
     number: u64,
 ) {
     let session = live.tab.session.id();
-    // When the drawing of a running page is due to be sent.
+    // When the drawing of a running page is next looked at.
     let mut flush_at: Option<Instant> = None;
-    // What the tab shows (main, sidebar), so unchanged areas are not resent.
+    // What the tab shows (main, sidebar), so unchanged areas are not resent,
+    // and the version of the drawing last sent.
     let mut shown = [String::new(), String::new()];
+    let mut sent_version = None;
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
@@ -253,15 +257,28 @@ async fn socket_loop(
                     flush_at.get_or_insert_with(|| Instant::now() + STREAM_INTERVAL);
                 } else {
                     flush_at = None;
-                    if send_frame(live, socket, &mut shown).await.is_err() {
+                    if send_frame(live, socket, &mut shown, &mut sent_version).await.is_err() {
                         break;
                     }
                 }
             }
             _ = sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
                 flush_at = None;
-                if send_frame(live, socket, &mut shown).await.is_err() {
-                    break;
+                // Ask to be woken by the next drawing first, then look: a
+                // drawing either shows here or sees the request.
+                live.tab.wake_on_draw.store(true, Ordering::SeqCst);
+                let (version, running) = {
+                    let output = lock(&live.tab.output);
+                    (output.version, output.status == RunStatus::Running)
+                };
+                if sent_version != Some(version) {
+                    live.tab.wake_on_draw.store(false, Ordering::SeqCst);
+                    if send_frame(live, socket, &mut shown, &mut sent_version).await.is_err() {
+                        break;
+                    }
+                    if running {
+                        flush_at = Some(Instant::now() + STREAM_INTERVAL);
+                    }
                 }
             }
             _ = takeover.changed() => {
@@ -283,7 +300,12 @@ async fn send_frame(
     live: &Live,
     socket: &mut WebSocket,
     shown: &mut [String; 2],
+    sent_version: &mut Option<u64>,
 ) -> Result<(), axum::Error> {
-    let frame = ServerMessage::frame(&lock(&live.tab.output), shown).to_json();
+    let frame = {
+        let output = lock(&live.tab.output);
+        *sent_version = Some(output.version);
+        ServerMessage::frame(&output, shown).to_json()
+    };
     socket.send(Message::Text(frame.into())).await
 }

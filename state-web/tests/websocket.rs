@@ -466,6 +466,38 @@ async fn output_streams_while_the_page_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_step_of_a_long_run_is_streamed() {
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new(gate));
+    let page = move || {
+        if ui::Checkbox::new("Start").key("start").show() {
+            let bar = ui::progress(0.0, "step 0");
+            for step in 1..=3 {
+                // The page waits (drawing nothing) long past a stream
+                // interval, then draws again: each step must reach the tab.
+                gate.lock().unwrap().recv_timeout(PATIENCE).unwrap();
+                bar.set(step as f64 / 3.0, format!("step {step}"));
+            }
+            gate.lock().unwrap().recv_timeout(PATIENCE).unwrap();
+        }
+        ui::text("end of page");
+    };
+    let address = serve(App::new(page).router()).await;
+    let mut tab = Client::connect(address, None).await;
+    tab.complete_with("end of page").await;
+    tab.set("key:start", json!(true)).await;
+    for step in 0..=3 {
+        let caption = format!("step {step}");
+        let frame = tab
+            .frame_where(|frame| frame["main"].as_str().unwrap().contains(&caption))
+            .await;
+        assert_eq!(frame["status"], "running", "{caption}");
+        release.send(()).unwrap();
+    }
+    tab.complete_with("end of page").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_during_a_run_interrupts_it_and_is_merged() {
     let clicks = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&clicks);
