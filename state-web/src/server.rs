@@ -225,9 +225,10 @@ async fn socket_loop(
     let session = live.tab.session.id();
     // When the drawing of a running page is next looked at.
     let mut flush_at: Option<Instant> = None;
-    // What the tab shows (main, sidebar), so unchanged areas are not resent,
+    // What the tab shows (hashes of main, sidebar), so unchanged areas are not resent,
     // and the version of the drawing last sent.
-    let mut shown = [String::new(), String::new()];
+    // Nothing is known of a new page yet: its first frame carries both areas.
+    let mut shown = [u64::MAX, u64::MAX];
     let mut sent_version = None;
     loop {
         tokio::select! {
@@ -299,7 +300,7 @@ async fn socket_loop(
 async fn send_frame(
     live: &Live,
     socket: &mut WebSocket,
-    shown: &mut [String; 2],
+    shown: &mut [u64; 2],
     sent_version: &mut Option<u64>,
 ) -> Result<(), axum::Error> {
     let frame = {
