@@ -5,7 +5,7 @@ use std::env;
 use std::fs;
 use std::path::PathBuf;
 
-const PEERS: &[&str] = &["cached", "moka", "tokio", "blocking", "procspawn"];
+const PEERS: &[&str] = &["cached", "moka", "tokio", "blocking", "procspawn", "redis"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));

@@ -15,7 +15,9 @@
 //! machine.
 //!
 //! The figures and their fairness rules are documented in the modules:
-//! `cache` (1-4), `executor` (5-7, 9), `state` (8) and `session_end` (10).
+//! `cache` (1-4), `executor` (5-7, 9), `state` (8), `session_end` (10) and
+//! `redis` (11-13; these start their own `redis-server`, and are skipped
+//! without one).
 
 use std::process::ExitCode;
 
@@ -26,6 +28,8 @@ use pagestate_benches::report::{Machine, Report};
 mod cache;
 #[path = "peers/executor.rs"]
 mod executor;
+#[path = "peers/redis.rs"]
+mod redis;
 #[path = "peers/session_end.rs"]
 mod session_end;
 #[path = "peers/state.rs"]
@@ -45,17 +49,21 @@ const FIGURES: &[(u32, FigureFn)] = &[
     (8, state::use_state_ops),
     (9, executor::fan_out),
     (10, session_end::drop_sessions),
+    (11, redis::redis_hit),
+    (12, redis::redis_memory_hit),
+    (13, redis::miss_storm_two_processes),
 ];
 
 const USAGE: &str = "usage: cargo bench --bench peers [-- [--quick] [FIGURE...]]
   --quick     fewer and shorter samples (well under two minutes)
-  FIGURE      figure numbers to run (1-10); all when none is given";
+  FIGURE      figure numbers to run (1-13); all when none is given";
 
 fn main() -> ExitCode {
     // procspawn starts its workers by running this executable again: in a
     // worker, `init` serves the job and exits, so it must come first.
     procspawn::init();
     executor::serve_cold_start_probe();
+    redis::serve_storm_peer();
 
     let (plan, selected) = match parse_args(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
@@ -79,6 +87,7 @@ fn main() -> ExitCode {
             figure(plan, &mut report);
         }
     }
+    redis::stop_server();
     println!("\n{}", report.table());
     println!("{}", machine.finished());
     ExitCode::SUCCESS

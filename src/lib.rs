@@ -203,6 +203,7 @@ pub use pagestate_macros::use_state;
 /// | `max_entries = 100` | the cache never holds more; when full, the oldest entry is evicted |
 /// | `scope = "global"` (default), `scope = "session"` | session-scoped entries belong to the caller's [`Session`], are invisible to other sessions and are freed with it; a call then needs a run context ([`Session::run`] or an attached [`ScriptRunContext`]) and panics without one |
 /// | `persist = "disk"` | entries are also written to disk and served after a restart (see below); the cached value must be `Serialize + DeserializeOwned` |
+/// | `persist = "redis"` | (feature `redis`) entries are also kept in Redis, shared by every process connected to it, with single-flight across processes (see below); the cached value must be `Serialize + DeserializeOwned` |
 /// | `key = <expr>` | a custom key computed from the arguments (Streamlit's `hash_funcs`), evaluated before the body |
 ///
 /// `show_spinner` is rejected: a cache has no UI to draw in. Any other
@@ -278,6 +279,22 @@ pub use pagestate_macros::use_state;
 /// errors on write are ignored (the value is still cached in memory).
 /// Session-scoped caches cannot persist: sessions end with the process.
 ///
+/// # Redis tier
+///
+/// With `persist = "redis"` (cargo feature `redis`), a memory miss reads
+/// Redis (`PAGESTATE_REDIS_URL`, default `redis://127.0.0.1:6379`, or
+/// `RedisTier::configure` before first use) before computing, and a
+/// computed value goes to both; the ttl is a Redis expiry too. Values carry
+/// the same identity, header and checksum as disk entries, under keys
+/// `{prefix}{identity}:{key hash}` (prefix `pagestate:` by default). For
+/// one key, one process computes at a time, under a lease it renews while
+/// the body runs; the others wait for its `done` event (pub/sub), or for the
+/// lease to expire if it died. `clear`, `invalidate` and
+/// [`clear_all_caches`] reach the memory of every connected process.
+/// `stats().redis_hits` counts the misses Redis answered. When Redis is
+/// unreachable or slower than the command timeout, calls compute locally
+/// (logged once through `log`) and the tier reconnects by itself.
+///
 /// # Limits
 ///
 /// - Not for methods: a function taking `self` is a compile error; cache a
@@ -309,6 +326,32 @@ pub use pagestate_macros::cached;
 /// Rename it with every version bump (a test checks it).
 #[doc(hidden)]
 pub use pagestate_core::__private as __private_0_1_0;
+
+#[cfg(feature = "redis")]
+pub use pagestate_core::{RedisAlreadyStarted, RedisConfig, RedisTier};
+
+/// Expanded by `#[cached(persist = "redis")]`: nothing with the `redis`
+/// feature, a compile error that names it without.
+#[cfg(feature = "redis")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pagestate_requires_redis {
+    () => {};
+}
+
+/// Expanded by `#[cached(persist = "redis")]`: nothing with the `redis`
+/// feature, a compile error that names it without.
+#[cfg(not(feature = "redis"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pagestate_requires_redis {
+    () => {
+        ::core::compile_error!(
+            "`persist = \"redis\"` needs the `redis` feature of pagestate: \
+             pagestate = { version = \"0.1\", features = [\"redis\"] }"
+        );
+    };
+}
 
 /// The README's examples run as doctests, so they cannot drift from the code.
 #[cfg(doctest)]

@@ -961,6 +961,7 @@ static EAGER_SLOT: pagestate::__private_0_1_0::CacheSlot =
         max_entries: None,
         session_scoped: false,
         persist: false,
+        redis: false,
     });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1528,6 +1529,7 @@ static EAGER_SESSION_SLOT: pagestate::__private_0_1_0::CacheSlot =
         max_entries: None,
         session_scoped: true,
         persist: false,
+        redis: false,
     });
 
 #[test]

@@ -2,10 +2,11 @@
 pagestate's: a WebSocket client (Streamlit's own protobuf messages) clicks
 the page's button and waits for the rerun to finish.
 
-usage: streamlit_client.py PORT SERVER_PID ROUNDS SESSIONS
-Prints one JSON object: round-trip times in ns (one session), and the
-server's resident memory before and after SESSIONS sessions each ran the
-page once and stayed open.
+usage: streamlit_client.py PORT SERVER_PID ROUNDS SESSIONS CONCURRENT CONCURRENT_ROUNDS
+Prints one JSON object: round-trip times in ns with one session, and with
+CONCURRENT sessions clicking at once (each CONCURRENT_ROUNDS times, again as
+soon as its rerun finished), and the server's resident memory before and
+after SESSIONS sessions each ran the page once and stayed open.
 """
 
 import asyncio
@@ -59,28 +60,43 @@ async def open_session(url):
     return ws, seen
 
 
-async def main():
-    port, server_pid, rounds, sessions = map(int, sys.argv[1:5])
-    url = f"ws://127.0.0.1:{port}/_stcore/stream"
+async def clicking(url, rounds):
     ws, seen = await open_session(url)
-    button = seen[0]
     times = []
     for _ in range(rounds):
         start = time.perf_counter_ns()
-        await ws.send(rerun(button))
+        await ws.send(rerun(seen[0]))
         await until_finished(ws)
         times.append(time.perf_counter_ns() - start)
     await ws.close()
+    return times
 
+
+async def main():
+    port, server_pid, rounds, sessions, concurrent, concurrent_rounds = map(int, sys.argv[1:7])
+    url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    # Memory first, on the fresh server: one session warms it up, then
+    # SESSIONS more each run the page once and stay open.
+    warm, _ = await open_session(url)
+    await asyncio.sleep(1.0)
     before = rss_kib(server_pid)
     opened = []
     for _ in range(sessions):
         opened.append((await open_session(url))[0])
     await asyncio.sleep(1.0)
     after = rss_kib(server_pid)
-    for ws in opened:
+    for ws in opened + [warm]:
         await ws.close()
-    print(json.dumps({"round_trip_ns": times, "rss_before_kib": before,
+
+    times = await clicking(url, rounds)
+    concurrent_times = []
+    for session_times in await asyncio.gather(
+        *(clicking(url, concurrent_rounds) for _ in range(concurrent))
+    ):
+        concurrent_times.extend(session_times)
+    print(json.dumps({"round_trip_ns": times,
+                      "concurrent_round_trip_ns": concurrent_times,
+                      "rss_before_kib": before,
                       "rss_after_kib": after, "sessions": sessions}))
 
 

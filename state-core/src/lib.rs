@@ -19,6 +19,8 @@ mod test_alloc;
 static ALLOCATOR: test_alloc::Tracking = test_alloc::Tracking;
 
 pub use cache::{clear_all_caches, CacheStats};
+#[cfg(feature = "redis")]
+pub use cache::{RedisAlreadyStarted, RedisConfig, RedisTier};
 pub use executor::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 pub use session::{ContextGuard, ScriptRunContext, Session, SessionId};
 pub use state::{state, Namespace, StateError, StateRef};
@@ -29,8 +31,8 @@ pub mod __private {
     pub use crate::cache::{
         assert_key, assert_key_ref, assert_outcome, assert_persisted_outcome, custom_key, executed,
         typed_future, Always, Cache, CacheConfig, CacheOutput, CacheSlot, Call, CallCached,
-        CallInvalid, Executed, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns,
-        ReturnsResult, ReturnsValue,
+        CallInvalid, Executed, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, RedisCall,
+        Returns, ReturnsResult, ReturnsValue,
     };
     pub use crate::state::{use_state, use_state_init};
     pub use crate::Namespace;

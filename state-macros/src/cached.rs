@@ -30,6 +30,8 @@ const PERSIST: &str = "persist";
 const KEY: &str = "key";
 const OPTIONS: &[&str] = &[TTL, MAX_ENTRIES, SCOPE, PERSIST, KEY];
 const SHOW_SPINNER: &str = "show_spinner";
+const DISK: &str = "disk";
+const REDIS: &str = "redis";
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let function: ItemFn = match syn::parse2(item.clone()) {
@@ -60,6 +62,8 @@ struct Options {
     max_entries: Option<MaxEntries>,
     session_scoped: bool,
     persist: bool,
+    /// `persist = "redis"`.
+    redis: bool,
     key: Option<Expr>,
 }
 
@@ -111,6 +115,7 @@ impl Cached {
         let name = &sig.ident;
         let is_async = sig.asyncness.is_some();
         let persist = self.options.persist;
+        let redis = self.options.redis;
 
         let (ret, ret_span) = match &sig.output {
             ReturnType::Default => (quote!(()), sig.ident.span()),
@@ -125,14 +130,16 @@ impl Cached {
         let mut checks = vec![quote_spanned! {ret_span=>
             #at_ret::assert_outcome(__pagestate_outcome);
         }];
-        if persist {
+        if persist || redis {
             checks.push(quote_spanned! {ret_span=>
                 #at_ret::assert_persisted_outcome(__pagestate_outcome);
             });
         }
         let key = self.key_expr(&mut checks);
 
-        let call_ty = if persist {
+        let call_ty = if redis {
+            quote!(#private::RedisCall)
+        } else if persist {
             quote!(#private::PersistedCall)
         } else {
             quote!(#private::Call)
@@ -352,6 +359,13 @@ impl Cached {
         };
         let session_scoped = options.session_scoped;
         let persist = options.persist;
+        let redis = options.redis;
+        // Without the facade's `redis` feature, a compile error that says so.
+        let requires_redis = if redis {
+            quote!(::pagestate::__pagestate_requires_redis! {})
+        } else {
+            TokenStream::new()
+        };
         let fingerprint = Literal::u128_suffixed(self.fingerprint);
         let name_str = name.unraw().to_string();
 
@@ -377,6 +391,8 @@ impl Cached {
                 #[allow(unused_imports)]
                 use super::*;
 
+                #requires_redis
+
                 #[doc(hidden)]
                 pub(super) static __PAGESTATE_CACHE: #private::CacheSlot =
                     #private::CacheSlot::new(#private::CacheConfig {
@@ -387,9 +403,11 @@ impl Cached {
                         max_entries: #max_entries,
                         session_scoped: #session_scoped,
                         persist: #persist,
+                        redis: #redis,
                     });
 
-                /// Empties this function's cache, in memory and on disk.
+                /// Empties this function's cache, in memory and on disk or in
+                /// Redis.
                 pub fn clear() {
                     __PAGESTATE_CACHE.clear()
                 }
@@ -479,25 +497,36 @@ fn check_options(options: Vec<Arg>, errors: &mut Errors) -> Options {
                 _ => errors.at(&value, "`scope` must be \"global\" or \"session\""),
             },
             PERSIST => match string_literal(&value).as_deref() {
-                Some("disk") => {
+                Some(DISK) => {
                     checked.persist = true;
-                    persist_name = Some(name);
+                    persist_name = Some((name, DISK));
+                }
+                Some(REDIS) => {
+                    checked.redis = true;
+                    persist_name = Some((name, REDIS));
                 }
                 _ => errors.at(
                     &value,
-                    "`persist` must be \"disk\", the only storage; leave it out to cache in \
-                     memory only",
+                    "`persist` must be \"disk\" or \"redis\"; leave it out to cache in memory \
+                     only",
                 ),
             },
             _ => checked.key = Some(value),
         }
     }
-    if let (Some(persist), Some(_)) = (persist_name, session_name) {
-        errors.at(
+    match (persist_name, session_name) {
+        (Some((persist, DISK)), Some(_)) => errors.at(
             persist,
             "`persist = \"disk\"` conflicts with `scope = \"session\"`: sessions end with the \
              process, so their entries could never be served from disk",
-        );
+        ),
+        (Some((persist, _)), Some(_)) => errors.at(
+            persist,
+            "`persist = \"redis\"` conflicts with `scope = \"session\"`: a session lives in one \
+             process and ends with it, so its entries must not be shared with other processes \
+             through Redis; drop `scope = \"session\"`, or drop `persist`",
+        ),
+        _ => {}
     }
     checked
 }

@@ -122,7 +122,7 @@ where
 {
 }
 
-/// [`assert_outcome`] for `persist = "disk"`.
+/// [`assert_outcome`] for `persist = "disk"` and `persist = "redis"`.
 #[doc(hidden)]
 pub fn assert_persisted_outcome<O: CacheOutput>(_: PhantomData<O>)
 where
@@ -265,6 +265,36 @@ where
     }
 }
 
+/// A call of a `#[cached(persist = "redis")]` function.
+#[cfg(feature = "redis")]
+#[doc(hidden)]
+pub struct RedisCall<K, O>(Call<K, O>);
+
+#[cfg(feature = "redis")]
+impl<K, O> RedisCall<K, O> {
+    /// `key` and `outcome` only tell the types.
+    #[inline]
+    pub fn new(slot: &'static CacheSlot, key: &K, outcome: PhantomData<O>) -> Self {
+        RedisCall(Call::new(slot, key, outcome))
+    }
+}
+
+#[cfg(feature = "redis")]
+impl<K: CacheKey, O: CacheOutput> ResolveCache<K, O> for RedisCall<K, O>
+where
+    O::Value: CacheValue + PersistValue,
+{
+    #[inline]
+    fn __pagestate_slot(&self) -> &'static CacheSlot {
+        self.0.slot
+    }
+
+    #[inline]
+    fn __pagestate_cache(&self) -> &'static Cache<K, O::Value> {
+        self.0.slot.typed_redis::<K, O::Value>()
+    }
+}
+
 /// The fallback when a bound failed (and its assertion reported it): never
 /// runs.
 #[doc(hidden)]
@@ -294,6 +324,9 @@ pub trait CallInvalid<K, O> {
 impl<K, O> CallInvalid<K, O> for &Call<K, O> {}
 
 impl<K, O> CallInvalid<K, O> for &PersistedCall<K, O> {}
+
+#[cfg(feature = "redis")]
+impl<K, O> CallInvalid<K, O> for &RedisCall<K, O> {}
 
 /// Pins the output type of a `#[cached] async fn`'s body, so that `?` and
 /// `return` inside it convert to the declared return type.

@@ -29,6 +29,7 @@ use event_listener::{Event, EventListener, Listener};
 
 use super::expiry::Moment;
 use super::key::{CacheKey, CacheOutput, CacheValue, Scoped, GLOBAL};
+use super::redis::{Attempt, Lease, Wait};
 use super::store::Cache;
 use crate::session::ScriptRunContext;
 
@@ -74,6 +75,9 @@ struct Leader<K: CacheKey, V: CacheValue> {
     key: Scoped<K>,
     flight: Arc<Flight<V>>,
     expires: Option<Moment>,
+    /// The key's lease in Redis while this process computes it
+    /// (`persist = "redis"`); dropping it hands the key to other processes.
+    lease: Option<Lease>,
 }
 
 impl<K: CacheKey, V: CacheValue> Leader<K, V> {
@@ -122,6 +126,8 @@ impl Drop for WakeOnDrop<'_> {
 enum Step<K: CacheKey, V: CacheValue, O, F, Fut> {
     Ready(O),
     Wait(Arc<Flight<V>>, EventListener, F),
+    /// Leading here while another process computes the key.
+    Remote(Leader<K, V>, Wait, F),
     Run(Leader<K, V>, Fut),
 }
 
@@ -156,6 +162,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             key: key.clone(),
             flight,
             expires: None,
+            lease: None,
         })
     }
 
@@ -173,8 +180,13 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
 
     /// Stores the `Ok` part of the leader's outcome (memory and disk) and
     /// wakes the waiters; an outcome that is not cached only wakes them.
-    fn conclude<O: CacheOutput<Value = V>>(&self, leader: Leader<K, V>, outcome: &O) {
+    fn conclude<O: CacheOutput<Value = V>>(&self, mut leader: Leader<K, V>, outcome: &O) {
         if let Some(value) = outcome.cached() {
+            if let (Some(remote), Some(lease)) = (&self.remote, leader.lease.take()) {
+                if !leader.flight.is_cancelled() {
+                    remote.store(value, lease, self.settings.ttl);
+                }
+            }
             let expires = self.expiry_from_now();
             if let Some(disk) = &self.disk {
                 if !leader.flight.is_cancelled() {
@@ -202,10 +214,34 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         match self.lookup(key) {
             Lookup::Hit(value) => Step::Ready(O::from_cached(value)),
             Lookup::Wait(flight, listener) => Step::Wait(flight, listener, make),
-            Lookup::Lead(leader) => match self.load_from_disk(leader) {
-                Ok(value) => Step::Ready(O::from_cached(value)),
-                Err(leader) => Step::Run(leader, make()),
-            },
+            Lookup::Lead(leader) => self.lead(leader, make),
+        }
+    }
+
+    /// A leader looks on disk or in Redis before computing; in Redis it may
+    /// find another process computing the key, and wait for it.
+    fn lead<O, F, Fut>(&self, leader: Leader<K, V>, make: F) -> Step<K, V, O, F, Fut>
+    where
+        O: CacheOutput<Value = V>,
+        F: FnOnce() -> Fut,
+    {
+        let mut leader = match self.load_from_disk(leader) {
+            Ok(value) => return Step::Ready(O::from_cached(value)),
+            Err(leader) => leader,
+        };
+        let Some(remote) = &self.remote else {
+            return Step::Run(leader, make());
+        };
+        match remote.attempt(&leader.key) {
+            Attempt::Hit(value, expires) => {
+                leader.complete(value.clone(), expires);
+                Step::Ready(O::from_cached(value))
+            }
+            Attempt::Lead(lease) => {
+                leader.lease = lease;
+                Step::Run(leader, make())
+            }
+            Attempt::Wait(wait) => Step::Remote(leader, wait, make),
         }
     }
 
@@ -266,6 +302,10 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                     self.conclude(leader, &outcome);
                     return outcome;
                 }
+                Step::Remote(leader, wait, make) => {
+                    wait.block();
+                    step = self.lead(leader, make);
+                }
                 Step::Wait(flight, listener, _) => {
                     self.refuse_reentry(&flight);
                     listener.wait();
@@ -306,6 +346,12 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                         .await;
                         self.conclude(leader, &outcome);
                         return outcome;
+                    }
+                    Step::Remote(leader, wait, make) => {
+                        // Dropping this future here drops `leader`: local
+                        // waiters take over.
+                        wait.done().await;
+                        step = self.lead(leader, make);
                     }
                     Step::Wait(flight, listener, make) => {
                         self.refuse_reentry(&flight);

@@ -31,11 +31,12 @@ pub trait CacheValue: Clone + Send + Sync + 'static {}
 
 impl<T: Clone + Send + Sync + 'static> CacheValue for T {}
 
-/// A type that `persist = "disk"` can write to disk and read back.
+/// A type that `persist = "disk"` or `persist = "redis"` can write out and
+/// read back.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be persisted: with `persist = \"disk\"` the cached value must be Serialize + DeserializeOwned",
+    message = "`{Self}` cannot be persisted: with `persist = \"disk\"` or `persist = \"redis\"` the cached value must be Serialize + DeserializeOwned",
     label = "the persisted value type",
-    note = "derive `serde::Serialize` and `serde::Deserialize` for it, or drop `persist = \"disk\"`"
+    note = "derive `serde::Serialize` and `serde::Deserialize` for it, or drop `persist`"
 )]
 pub trait PersistValue: Serialize + DeserializeOwned {}
 

@@ -5,6 +5,8 @@
 //! - [`flight`]: single-flight, the sync, async and eager call paths;
 //! - [`key`]: what may be a key or a value, scopes, stable hashes;
 //! - [`persist`]: `persist = "disk"`;
+//! - [`redis`]: `persist = "redis"` (feature `redis`), shared by processes;
+//! - [`envelope`]: how both persisted tiers seal a value;
 //! - [`call`]: how expansions reach a cache without cascading errors.
 //!
 //! Each `#[cached]` function owns a [`CacheSlot`] in a `static`. The slot
@@ -12,18 +14,32 @@
 //! that [`clear_all_caches`] and session ends reach every cache.
 
 mod call;
+mod envelope;
 mod expiry;
 mod flight;
 mod key;
 mod persist;
 #[cfg(test)]
 mod persist_props;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(not(feature = "redis"))]
+#[path = "redis_off.rs"]
+mod redis;
 mod store;
 
 use std::any::Any;
 use std::sync::{Mutex, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
+/// Without the feature a `persist = "redis"` function is a compile error
+/// (the facade's `__pagestate_requires_redis!`); this keeps its expansion
+/// from cascading into more errors.
+#[cfg(not(feature = "redis"))]
+#[doc(hidden)]
+pub use call::PersistedCall as RedisCall;
+#[cfg(feature = "redis")]
+pub use call::RedisCall;
 pub use call::{
     assert_outcome, assert_persisted_outcome, custom_key, typed_future, Call, CallCached,
     CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns, ReturnsResult,
@@ -31,6 +47,9 @@ pub use call::{
 };
 pub use key::{assert_key, assert_key_ref, executed, Always, CacheOutput, Executed};
 pub use store::Cache;
+
+#[cfg(feature = "redis")]
+pub use redis::{RedisAlreadyStarted, RedisConfig, RedisTier};
 
 use crate::session::on_session_end;
 use key::{CacheKey, CacheValue, PersistValue, Scoped};
@@ -51,8 +70,12 @@ pub struct CacheStats {
     /// value of an equal call that was running at the same time.
     pub hits: u64,
     /// Calls that found nothing in memory and led a computation, which read
-    /// the value from disk (`persist = "disk"`) or ran the body.
+    /// the value from disk (`persist = "disk"`), from Redis (`persist =
+    /// "redis"`), or ran the body.
     pub misses: u64,
+    /// Misses answered from Redis (`persist = "redis"`): values that another
+    /// process, or this one earlier, stored there.
+    pub redis_hits: u64,
     /// Entries held in memory now (not counting entries only on disk).
     pub entries: usize,
 }
@@ -62,7 +85,9 @@ pub struct CacheStats {
 /// every persisted entry in the cache directory (`PAGESTATE_CACHE_DIR` or
 /// `.pagestate/cache`), including those of functions not called yet in this
 /// process. Computations running meanwhile return their values to their
-/// callers but do not store them.
+/// callers but do not store them. With the `redis` feature, in a process
+/// that uses or configured the Redis tier, also every entry under its
+/// prefix, and the memory copies of every connected process.
 ///
 /// ```
 /// pagestate_core::clear_all_caches();
@@ -72,6 +97,7 @@ pub fn clear_all_caches() {
         cache.clear();
     }
     persist::clear_all(&persist::cache_dir());
+    redis::clear_all();
 }
 
 /// What the macro knows about a function, as constants.
@@ -91,6 +117,8 @@ pub struct CacheConfig {
     pub session_scoped: bool,
     /// Entries are also written to disk.
     pub persist: bool,
+    /// Entries are also written to Redis.
+    pub redis: bool,
 }
 
 /// The cache of one `#[cached]` function, created on first use.
@@ -120,6 +148,9 @@ impl<K: CacheKey, V: CacheValue> ErasedCache for Cache<K, V> {
         self.clear_memory();
         if let Some(disk) = &self.disk {
             disk.clear();
+        }
+        if let Some(remote) = &self.remote {
+            remote.clear();
         }
     }
 
@@ -154,7 +185,7 @@ impl CacheSlot {
     /// the call site, so the macro never names the type of a custom key.
     #[inline]
     pub fn typed<K: CacheKey, V: CacheValue>(&'static self) -> &'static Cache<K, V> {
-        let erased = self.cache.get_or_init(|| self.create::<K, V>(None));
+        let erased = self.cache.get_or_init(|| self.create::<K, V>(None, None));
         downcast(erased)
     }
 
@@ -166,17 +197,37 @@ impl CacheSlot {
         let erased = self.cache.get_or_init(|| {
             let identity = self.identity();
             let disk = persist::Disk::new(&persist::cache_dir(), identity);
-            self.create::<K, V>(Some(disk))
+            self.create::<K, V>(Some(disk), None)
+        });
+        downcast(erased)
+    }
+
+    /// [`typed`](Self::typed) for `persist = "redis"`.
+    #[cfg(feature = "redis")]
+    #[inline]
+    pub fn typed_redis<K: CacheKey, V: CacheValue + PersistValue>(
+        &'static self,
+    ) -> &'static Cache<K, V> {
+        let erased = self.cache.get_or_init(|| {
+            let identity = self.identity();
+            let erased = self.create::<K, V>(None, Some(redis::Remote::new(identity)));
+            // Events from other processes reach this memory from now on.
+            redis::register_copy(identity, downcast::<K, V>(&erased));
+            erased
         });
         downcast(erased)
     }
 
     fn identity(&self) -> u128 {
         let config = &self.config;
-        persist::identity(config.module_path, config.name, config.fingerprint)
+        envelope::identity(config.module_path, config.name, config.fingerprint)
     }
 
-    fn create<K: CacheKey, V: CacheValue>(&self, disk: Option<persist::Disk<V>>) -> Erased {
+    fn create<K: CacheKey, V: CacheValue>(
+        &self,
+        disk: Option<persist::Disk<V>>,
+        remote: Option<redis::Remote<V>>,
+    ) -> Erased {
         let config = &self.config;
         let max_entries = config.max_entries.map(|max| max());
         if max_entries == Some(0) {
@@ -193,18 +244,20 @@ impl CacheSlot {
         };
         // One cache per function for the life of the process: leaking it
         // gives every call a `&'static` to hold across awaits.
-        let cache: &'static Cache<K, V> = Box::leak(Box::new(Cache::new(settings, disk)));
+        let cache: &'static Cache<K, V> = Box::leak(Box::new(Cache::new(settings, disk, remote)));
         register(cache, config.session_scoped);
         Erased { any: cache, cache }
     }
 
-    /// Empties this function's cache, in memory and on disk.
+    /// Empties this function's cache, in memory and on disk or in Redis
+    /// (and then the memory of every process connected to it).
     pub fn clear(&'static self) {
         match self.cache.get() {
             Some(erased) => erased.cache.clear(),
             None if self.config.persist => {
                 persist::clear_function(&persist::cache_dir(), self.identity());
             }
+            None if self.config.redis => redis::clear_function(self.identity()),
             None => {}
         }
     }
@@ -223,6 +276,7 @@ impl CacheSlot {
             None if self.config.persist => {
                 persist::remove_entry(&persist::cache_dir(), self.identity(), &key)
             }
+            None if self.config.redis => redis::remove_entry(self.identity(), &key),
             None => false,
         }
     }

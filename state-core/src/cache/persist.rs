@@ -4,15 +4,9 @@
 //! Each function has a directory named after its identity (a hash of its
 //! module path, name, and the tokens of its options, signature and body),
 //! so editing the function starts a fresh directory. Each key has one file,
-//! named after a stable 128-bit hash of the key:
-//!
-//! ```text
-//! magic "PGSTCACH" | format version u32 | function identity u128 | key hash u128
-//! | expiry (unix ms, u64::MAX = never) u64 | payload length u64
-//! | checksum u64 | payload (postcard)
-//! ```
-//!
-//! (little-endian). A file is written to a temporary file in the same
+//! named after a stable 128-bit hash of the key, holding the value sealed
+//! as [`envelope`](super::envelope) describes (the Redis tier stores the
+//! same bytes). A file is written to a temporary name in the same
 //! directory and renamed into place, so a reader sees either the old file or
 //! the whole new one; the checksum covers what the rename cannot (a crash
 //! that loses data the OS had not written yet). Any file that is unreadable,
@@ -31,15 +25,12 @@ use std::fs;
 use std::hash::Hash;
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use super::envelope::Envelope;
 use super::expiry::Moment;
 use super::key::{stable_hash, PersistValue, Scoped};
 
-const MAGIC: &[u8; 8] = b"PGSTCACH";
-const VERSION: u32 = 1;
-const HEADER_LEN: usize = 8 + 4 + 16 + 16 + 8 + 8 + 8;
-const NEVER: u64 = u64::MAX;
 const EXTENSION: &str = "entry";
 
 /// The environment variable that overrides the cache directory.
@@ -56,17 +47,10 @@ pub(crate) fn cache_dir() -> PathBuf {
     }
 }
 
-/// A function's identity on disk.
-pub(crate) fn identity(module_path: &str, name: &str, fingerprint: u128) -> u128 {
-    stable_hash(&(module_path, name, fingerprint))
-}
-
 /// The persisted side of one function's cache.
 pub(crate) struct Disk<V> {
     dir: PathBuf,
-    identity: u128,
-    encode: fn(&V) -> Option<Vec<u8>>,
-    decode: fn(&[u8]) -> Option<V>,
+    envelope: Envelope<V>,
 }
 
 impl<V> Disk<V> {
@@ -76,9 +60,7 @@ impl<V> Disk<V> {
     {
         Disk {
             dir: function_dir(base, identity),
-            identity,
-            encode: |value| postcard::to_stdvec(value).ok(),
-            decode: |bytes| postcard::from_bytes(bytes).ok(),
+            envelope: Envelope::new(identity),
         }
     }
 
@@ -98,7 +80,7 @@ impl<V> Disk<V> {
                 return None;
             }
         };
-        let loaded = self.decode_file(&bytes, key_hash);
+        let loaded = self.envelope.open(&bytes, key_hash);
         if loaded.is_none() {
             // Corrupt, foreign or expired: make room for a fresh value.
             let _ = fs::remove_file(&path);
@@ -106,58 +88,12 @@ impl<V> Disk<V> {
         loaded
     }
 
-    fn decode_file(&self, bytes: &[u8], key_hash: u128) -> Option<(V, Option<Moment>)> {
-        let mut reader = Reader(bytes);
-        if reader.take(8)? != MAGIC
-            || reader.u32()? != VERSION
-            || reader.u128()? != self.identity
-            || reader.u128()? != key_hash
-        {
-            return None;
-        }
-        let expiry = reader.u64()?;
-        let length = usize::try_from(reader.u64()?).ok()?;
-        let checksum = reader.u64()?;
-        let payload = reader.take(length)?;
-        if !reader.0.is_empty() || checksum != payload_checksum(&bytes[..HEADER_LEN - 8], payload) {
-            return None;
-        }
-        let expires = if expiry == NEVER {
-            None
-        } else {
-            let left = Duration::from_millis(expiry).checked_sub(unix_now())?;
-            if left.is_zero() {
-                return None;
-            }
-            Some(Moment::after(left))
-        };
-        Some(((self.decode)(payload)?, expires))
-    }
-
     /// Writes `value` for `key`, atomically; failures leave no file behind.
     pub(crate) fn store<K: Hash>(&self, key: &Scoped<K>, value: &V, ttl: Option<Duration>) {
-        let Some(payload) = (self.encode)(value) else {
+        let key_hash = stable_hash(key);
+        let Some(file) = self.envelope.seal(key_hash, value, ttl) else {
             return;
         };
-        let key_hash = stable_hash(key);
-        let expiry = match ttl {
-            None => NEVER,
-            // A ttl too long to represent (`Duration::MAX`) never expires.
-            Some(ttl) => unix_now()
-                .checked_add(ttl)
-                .and_then(|expiry| u64::try_from(expiry.as_millis()).ok())
-                .unwrap_or(NEVER),
-        };
-        let mut file = Vec::with_capacity(HEADER_LEN + payload.len());
-        file.extend_from_slice(MAGIC);
-        file.extend_from_slice(&VERSION.to_le_bytes());
-        file.extend_from_slice(&self.identity.to_le_bytes());
-        file.extend_from_slice(&key_hash.to_le_bytes());
-        file.extend_from_slice(&expiry.to_le_bytes());
-        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        let checksum = payload_checksum(&file, &payload);
-        file.extend_from_slice(&checksum.to_le_bytes());
-        file.extend_from_slice(&payload);
         let _ = self.write_atomically(key_hash, &file);
     }
 
@@ -274,40 +210,4 @@ fn remove_entries(dir: &Path) {
     }
     // Succeeds only if nothing else is left in it.
     let _ = fs::remove_dir(dir);
-}
-
-fn payload_checksum(header: &[u8], payload: &[u8]) -> u64 {
-    stable_hash(&(header, payload)) as u64
-}
-
-fn unix_now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-}
-
-/// Reads little-endian fields off the front of a byte slice.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    fn u128(&mut self) -> Option<u128> {
-        Some(u128::from_le_bytes(self.take(16)?.try_into().ok()?))
-    }
 }

@@ -11,8 +11,9 @@ use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::envelope::identity;
 use super::key::{stable_hash, Scoped, GLOBAL};
-use super::persist::{function_dir, identity, Disk};
+use super::persist::{function_dir, Disk};
 use crate::test_alloc::largest_allocation_in;
 
 const IDENTITY_FINGERPRINT: u128 = 0x5eed;

@@ -21,6 +21,7 @@ use super::expiry::Moment;
 use super::flight::Flight;
 use super::key::{CacheKey, CacheValue, Scoped};
 use super::persist::Disk;
+use super::redis::Remote;
 use super::CacheStats;
 use crate::session::DeferSessionEnds;
 
@@ -110,10 +111,16 @@ pub struct Cache<K, V> {
     hits: Striped,
     misses: AtomicU64,
     pub(crate) disk: Option<Disk<V>>,
+    /// `persist = "redis"`.
+    pub(crate) remote: Option<Remote<V>>,
 }
 
 impl<K: CacheKey, V: CacheValue> Cache<K, V> {
-    pub(crate) fn new(settings: Settings, disk: Option<Disk<V>>) -> Self {
+    pub(crate) fn new(
+        settings: Settings,
+        disk: Option<Disk<V>>,
+        remote: Option<Remote<V>>,
+    ) -> Self {
         Cache {
             settings,
             map: papaya::HashMap::with_hasher(RandomState::default()),
@@ -127,6 +134,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             hits: Striped::default(),
             misses: AtomicU64::new(0),
             disk,
+            remote,
         }
     }
 
@@ -269,7 +277,34 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         }
         drop(writer);
         let on_disk = self.disk.as_ref().is_some_and(|disk| disk.remove(key));
-        in_memory || on_disk
+        let in_redis = self
+            .remote
+            .as_ref()
+            .is_some_and(|remote| remote.remove(key));
+        in_memory || on_disk || in_redis
+    }
+
+    /// Removes the memory entries whose key `doomed` accepts; computations
+    /// of those keys running now do not store their results.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn remove_memory_where(&self, doomed: impl Fn(&Scoped<K>) -> bool) {
+        let mut writer = self.lock();
+        for (key, flight) in &writer.flights {
+            if doomed(key) {
+                flight.cancel();
+            }
+        }
+        let guard = self.map.guard();
+        let mut removed = 0;
+        self.map.retain(
+            |key, _| {
+                let keep = !doomed(key);
+                removed += usize::from(!keep);
+                keep
+            },
+            &guard,
+        );
+        writer.len -= removed;
     }
 
     /// Empties the memory side; running computations do not store their
@@ -313,6 +348,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         CacheStats {
             hits: self.hits.sum(),
             misses: self.misses.load(Ordering::Relaxed),
+            redis_hits: self.remote.as_ref().map_or(0, Remote::hits),
             entries,
         }
     }

@@ -1,0 +1,874 @@
+//! `#[cached(persist = "redis")]`: a tier shared by processes, checked
+//! against real `redis-server`s that these tests start on free loopback
+//! ports (and kill, and restart). Every scenario runs in child processes
+//! (this test binary started again), so that each has its own tier
+//! configuration and several processes share one server, as replicas do.
+//!
+//! Without `redis-server` on the machine, each test says so on stderr and
+//! passes, unless the environment variable `CI` is set: then it fails.
+//! Each test that ran against a server writes `pagestate redis test ran:
+//! <name>` to stderr, which `.ci/run` counts.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pagestate::{cached, clear_all_caches, RedisConfig, RedisTier};
+
+// --- a redis-server of the test's own ----------------------------------------
+
+/// A `redis-server` on a loopback port, killed when dropped.
+struct RedisServer {
+    binary: PathBuf,
+    port: u16,
+    process: Option<Child>,
+}
+
+impl RedisServer {
+    /// A fresh server on a free port; `None` (after saying why on stderr)
+    /// when `redis-server` is not installed and `CI` is not set.
+    fn start(test: &str) -> Option<RedisServer> {
+        let Some(binary) = redis_server_binary() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI: `redis-server` is required for the Redis tests (apt-get install redis-server)"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: `redis-server` not found (install Debian's redis-server, or set \
+                 REDIS_SERVER to its path)"
+            );
+            return None;
+        };
+        let port = free_port();
+        Some(RedisServer::start_on(binary, port))
+    }
+
+    fn start_on(binary: PathBuf, port: u16) -> RedisServer {
+        let mut server = RedisServer {
+            binary,
+            port,
+            process: None,
+        };
+        server.restart();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on its port and waits until it answers.
+    fn restart(&mut self) {
+        assert!(self.process.is_none(), "already running");
+        let process = Command::new(&self.binary)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.process = Some(process);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut conn) = self.try_connect() {
+                if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "redis-server never answered");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `kill -9`, and waits until the process is gone.
+    fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+
+    fn try_connect(&self) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(2))
+    }
+
+    /// A raw connection, to look at or plant entries.
+    fn conn(&self) -> redis::Connection {
+        self.try_connect()
+            .expect("connect to the test's redis-server")
+    }
+
+    /// The value keys (not leases, generations) under `prefix`.
+    fn value_keys(&self, prefix: &str) -> Vec<String> {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query(&mut self.conn())
+            .unwrap();
+        keys.into_iter()
+            .filter(|key| {
+                let rest = &key[prefix.len()..];
+                rest.len() == 65
+                    && rest.as_bytes()[32] == b':'
+                    && rest
+                        .bytes()
+                        .enumerate()
+                        .all(|(i, b)| i == 32 || b.is_ascii_hexdigit())
+            })
+            .collect()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn redis_server_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("REDIS_SERVER") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join("redis-server"))
+        .find(|candidate| candidate.is_file())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// Marks a test as having run against a real server, for `.ci/run`'s count.
+fn ran(test: &str) {
+    let _ = writeln!(std::io::stderr(), "pagestate redis test ran: {test}");
+}
+
+// --- the functions under test, shared by the children -----------------------
+
+const CHILD_ENV: &str = "PAGESTATE_TEST_REDIS_CHILD";
+const DIR_ENV: &str = "PAGESTATE_TEST_REDIS_DIR";
+const HANG_ENV: &str = "PAGESTATE_TEST_REDIS_HANG";
+const LEASE_ENV: &str = "PAGESTATE_TEST_REDIS_LEASE_MS";
+const PREFIX: &str = "pagestate-test:";
+
+/// Body runs in this process.
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a body run in this process and, as a file, across processes.
+fn record_run(function: &str) {
+    let n = RUNS.fetch_add(1, Ordering::SeqCst);
+    if let Some(dir) = std::env::var_os(DIR_ENV) {
+        let file = Path::new(&dir).join(format!("run-{function}-{}-{n}", std::process::id()));
+        std::fs::write(file, b"").unwrap();
+    }
+}
+
+fn runs() -> usize {
+    RUNS.load(Ordering::SeqCst)
+}
+
+fn test_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os(DIR_ENV).expect("the test's directory"))
+}
+
+/// Waits (boundedly) until both processes of a two-process test are about
+/// to call, so that the body really overlaps the other process's calls.
+fn wait_for_both_processes() {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while files_starting_with(&test_dir(), "calling-") < 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    thread::sleep(Duration::from_millis(200));
+}
+
+fn files_starting_with(dir: &Path, prefix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[cached(persist = "redis")]
+fn square(x: u64) -> u64 {
+    record_run("square");
+    x * x
+}
+
+#[cached(persist = "redis")]
+fn slow_square(x: u64) -> u64 {
+    record_run("slow_square");
+    wait_for_both_processes();
+    x * x
+}
+
+#[cached(persist = "redis")]
+async fn async_square(x: u64) -> u64 {
+    record_run("async_square");
+    wait_for_both_processes();
+    x * x
+}
+
+/// Hangs in the child that has `HANG_ENV` set, after saying so.
+#[cached(persist = "redis")]
+fn stuck(x: u64) -> u64 {
+    record_run("stuck");
+    if std::env::var_os(HANG_ENV).is_some() {
+        println!("CHILD-ENTERED");
+        loop {
+            thread::sleep(Duration::from_secs(60));
+        }
+    }
+    x * x
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Labels {
+    values: Vec<String>,
+}
+
+#[cached(persist = "redis", ttl = 2)]
+fn short_lived(x: u64) -> Labels {
+    record_run("short_lived");
+    Labels {
+        values: vec![x.to_string(); 2],
+    }
+}
+
+#[cached(persist = "redis")]
+fn parse(text: &str) -> Result<u64, String> {
+    record_run("parse");
+    text.parse().map_err(|_| format!("not a number: {text}"))
+}
+
+/// The outage child's own server, which a body kills mid-call.
+static OWN_SERVER: Mutex<Option<RedisServer>> = Mutex::new(None);
+
+#[cached(persist = "redis")]
+fn kills_redis_while_computing(x: u64) -> u64 {
+    record_run("kills");
+    if let Some(server) = OWN_SERVER.lock().unwrap().as_mut() {
+        server.kill();
+    }
+    x + 1
+}
+
+// --- children ---------------------------------------------------------------
+
+/// Counts the tier's warnings (outages) in a child.
+struct CountingLogger {
+    warnings: AtomicUsize,
+    infos: AtomicUsize,
+}
+
+static LOGGER: CountingLogger = CountingLogger {
+    warnings: AtomicUsize::new(0),
+    infos: AtomicUsize::new(0),
+};
+
+impl log::Log for CountingLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.target().starts_with("pagestate")
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        match record.level() {
+            log::Level::Error | log::Level::Warn => {
+                self.warnings.fetch_add(1, Ordering::SeqCst);
+            }
+            log::Level::Info => {
+                self.infos.fetch_add(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Runs one scenario when started by [`Kid::start`]; a no-op in a normal
+/// test run.
+#[test]
+#[ignore = "runs only as a child process of the Redis tests"]
+fn redis_child() {
+    let Ok(scenario) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(log::LevelFilter::Info);
+    // Generous timeouts for a loaded machine (a slow reply would count as
+    // an outage); the default lease, but a short one where a test kills the
+    // computing process.
+    let lease = std::env::var(LEASE_ENV).map_or(Duration::from_secs(10), |ms| {
+        Duration::from_millis(ms.parse().unwrap())
+    });
+    let config = RedisConfig::from_env()
+        .connect_timeout(Duration::from_secs(5))
+        .command_timeout(Duration::from_secs(5))
+        .lease(lease);
+    RedisTier::configure(config).unwrap();
+    let report = match scenario.as_str() {
+        "square" => {
+            let value = square(7);
+            let stats = square::stats();
+            format!(
+                "value={value} runs={} redis_hits={} misses={}",
+                runs(),
+                stats.redis_hits,
+                stats.misses
+            )
+        }
+        "slow_square_threads" => {
+            announce_calling();
+            let values = on_threads(8, || slow_square(5));
+            format!("values={values:?} runs={}", runs())
+        }
+        "async_square_tokio" => {
+            announce_calling();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .build()
+                .unwrap();
+            let values: Vec<u64> = runtime.block_on(async {
+                let tasks: Vec<_> = (0..8).map(|_| tokio::spawn(async_square(5))).collect();
+                let mut values = Vec::new();
+                for task in tasks {
+                    values.push(task.await.unwrap());
+                }
+                values
+            });
+            format!("values={:?} runs={}", dedup(values), runs())
+        }
+        "async_square_block_on" => {
+            announce_calling();
+            let values = on_threads(8, || futures::executor::block_on(async_square(5)));
+            format!("values={values:?} runs={}", runs())
+        }
+        "stuck" => {
+            println!("CHILD-CALLING");
+            format!("value={} runs={}", stuck(3), runs())
+        }
+        "short_lived" => format!("value={:?} runs={}", short_lived(4).values, runs()),
+        "parse" => {
+            let bad = parse("x").is_err();
+            let good = parse("12");
+            format!("bad={bad} good={good:?} runs={}", runs())
+        }
+        "hold_then_recompute" => hold_then_recompute(),
+        "clear" => {
+            square::clear();
+            "cleared".to_owned()
+        }
+        "invalidate" => format!("removed={}", square::invalidate(7)),
+        "clear_all" => {
+            clear_all_caches();
+            "cleared".to_owned()
+        }
+        "outage" => outage(),
+        other => panic!("unknown scenario {other}"),
+    };
+    println!("CHILD-REPORT {report}");
+}
+
+fn announce_calling() {
+    let file = test_dir().join(format!("calling-{}", std::process::id()));
+    std::fs::write(file, b"").unwrap();
+}
+
+/// Calls `call` on `n` threads released together; the distinct results.
+fn on_threads(n: usize, call: impl Fn() -> u64 + Send + Sync + 'static) -> Vec<u64> {
+    let call = Arc::new(call);
+    let start = Arc::new(Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let (call, start) = (call.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                call()
+            })
+        })
+        .collect();
+    dedup(threads.into_iter().map(|t| t.join().unwrap()).collect())
+}
+
+fn dedup(values: Vec<u64>) -> Vec<u64> {
+    let mut values: Vec<u64> = values
+        .into_iter()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    values.sort_unstable();
+    values
+}
+
+/// Computes `square(7)`, keeps it in memory, and once told to go, waits
+/// (boundedly) for another process's clear to drop the memory copy, then
+/// calls again.
+fn hold_then_recompute() -> String {
+    square(7);
+    assert_eq!(square::stats().entries, 1);
+    println!("CHILD-READY");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while square::stats().entries > 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let dropped = square::stats().entries == 0;
+    let value = square(7);
+    format!("dropped={dropped} value={value} runs={}", runs())
+}
+
+/// Redis down at start, up later, killed mid-call, restarted: every call
+/// returns its value, the outage is logged once per outage, and the tier
+/// is used again once Redis is back.
+fn outage() -> String {
+    let server_url = RedisTier::config().url;
+    let port: u16 = server_url.rsplit(':').next().unwrap().parse().unwrap();
+    let binary = redis_server_binary().unwrap();
+    let mut report = Vec::new();
+
+    // Down at start: computed locally, cached in memory, one warning.
+    let started = Instant::now();
+    assert_eq!((square(1), square(1), square(2)), (1, 1, 4));
+    report.push(format!(
+        "down: runs={} warnings={} connected={}",
+        runs(),
+        LOGGER.warnings.load(Ordering::SeqCst),
+        RedisTier::is_connected()
+    ));
+    let down_for = started.elapsed();
+
+    // Redis appears: the tier connects by itself and drops memory copies
+    // (events may have been missed), so the next call recomputes and stores.
+    *OWN_SERVER.lock().unwrap() = Some(RedisServer::start_on(binary.clone(), port));
+    let reconnected = wait_until(RedisTier::is_connected);
+    assert_eq!(square(1), 1);
+    let stored = with_server(|server| server.value_keys(PREFIX).len());
+    report.push(format!(
+        "up: reconnected={reconnected} runs={} stored={stored}",
+        runs()
+    ));
+
+    // Killed during a body: the value is still returned.
+    let killed_runs = runs();
+    let value = kills_redis_while_computing(1);
+    let after_kill = square(3);
+    report.push(format!(
+        "killed: value={value} then={after_kill} runs={} warnings={}",
+        runs() - killed_runs,
+        LOGGER.warnings.load(Ordering::SeqCst)
+    ));
+
+    // Restarted on the same port: used again.
+    with_server(|server| server.restart());
+    let reconnected = wait_until(RedisTier::is_connected);
+    assert_eq!(square(4), 16);
+    let stored = with_server(|server| server.value_keys(PREFIX).len());
+    report.push(format!(
+        "restarted: reconnected={reconnected} stored={stored}"
+    ));
+    report.push(format!("bounded={}", down_for < Duration::from_secs(20)));
+    report.join("; ")
+}
+
+fn with_server<T>(f: impl FnOnce(&mut RedisServer) -> T) -> T {
+    f(OWN_SERVER
+        .lock()
+        .unwrap()
+        .as_mut()
+        .expect("the outage child's server"))
+}
+
+fn wait_until(condition: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// A child process running one scenario, whose stdout lines arrive on a
+/// channel (so the parent can wait for them with a timeout) and whose
+/// stdin the parent can write to.
+struct Kid {
+    scenario: String,
+    process: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Kid {
+    fn start(server_url: &str, dir: &Path, scenario: &str, extra_env: &[(&str, &str)]) -> Kid {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args([
+                "--exact",
+                "redis_child",
+                "--nocapture",
+                "--include-ignored",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, scenario)
+            .env("PAGESTATE_REDIS_URL", server_url)
+            .env("PAGESTATE_REDIS_PREFIX", PREFIX)
+            .env(DIR_ENV, dir)
+            .env("PAGESTATE_CACHE_DIR", dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (name, value) in extra_env {
+            command.env(name, value);
+        }
+        let mut process = command.spawn().unwrap();
+        let stdout = process.stdout.take().unwrap();
+        let (send, lines) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Kid {
+            scenario: scenario.to_owned(),
+            stdin: process.stdin.take(),
+            process,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `marker`; returns what follows it.
+    fn expect(&mut self, marker: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(at) = line.find(marker) {
+                        return line[at + marker.len()..].trim().to_owned();
+                    }
+                    self.seen.push(line);
+                }
+                Err(_) => panic!(
+                    "child {} never printed {marker} (hung or failed); it printed:\n{}",
+                    self.scenario,
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The child's report, after it exited successfully.
+    fn report(mut self) -> String {
+        let report = self.expect("CHILD-REPORT");
+        let status = self.process.wait().unwrap();
+        assert!(status.success(), "child {} failed", self.scenario);
+        report
+    }
+}
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn run_kid(server: &RedisServer, dir: &Path, scenario: &str) -> String {
+    Kid::start(&server.url(), dir, scenario, &[]).report()
+}
+
+/// A fresh, empty directory under the system's temp dir.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "pagestate-redis-test-{}-{test}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn runs_of(&self, function: &str) -> usize {
+        files_starting_with(&self.0, &format!("run-{function}-"))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// --- the tests ----------------------------------------------------------------
+
+#[test]
+fn two_processes_of_eight_threads_run_the_body_once() {
+    let Some(server) = RedisServer::start("two_processes_of_eight_threads_run_the_body_once")
+    else {
+        return;
+    };
+    let dir = TempDir::new("eight-threads");
+    let a = Kid::start(&server.url(), &dir.0, "slow_square_threads", &[]);
+    let b = Kid::start(&server.url(), &dir.0, "slow_square_threads", &[]);
+    let reports = [a.report(), b.report()];
+    for report in &reports {
+        assert!(report.starts_with("values=[25] "), "{report}");
+    }
+    assert_eq!(dir.runs_of("slow_square"), 1, "{reports:?}");
+    ran("two_processes_of_eight_threads_run_the_body_once");
+}
+
+#[test]
+fn async_callers_under_tokio_and_block_on_in_two_processes_run_the_body_once() {
+    let test = "async_callers_under_tokio_and_block_on_in_two_processes_run_the_body_once";
+    let Some(server) = RedisServer::start(test) else {
+        return;
+    };
+    let dir = TempDir::new("async");
+    let tokio = Kid::start(&server.url(), &dir.0, "async_square_tokio", &[]);
+    let block_on = Kid::start(&server.url(), &dir.0, "async_square_block_on", &[]);
+    let reports = [tokio.report(), block_on.report()];
+    for report in &reports {
+        assert!(report.starts_with("values=[25] "), "{report}");
+    }
+    assert_eq!(dir.runs_of("async_square"), 1, "{reports:?}");
+    ran(test);
+}
+
+#[test]
+fn a_value_computed_in_one_process_is_a_redis_hit_in_another() {
+    let test = "a_value_computed_in_one_process_is_a_redis_hit_in_another";
+    let Some(server) = RedisServer::start(test) else {
+        return;
+    };
+    let dir = TempDir::new("hit");
+    assert_eq!(
+        run_kid(&server, &dir.0, "square"),
+        "value=49 runs=1 redis_hits=0 misses=1"
+    );
+    assert_eq!(
+        run_kid(&server, &dir.0, "square"),
+        "value=49 runs=0 redis_hits=1 misses=1",
+        "served from Redis"
+    );
+    // The documented layout: one value key, `{prefix}{identity}:{key hash}`,
+    // and no lease left behind.
+    let keys = server.value_keys(PREFIX);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let leases: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{PREFIX}*:lease"))
+        .query(&mut server.conn())
+        .unwrap();
+    assert!(leases.is_empty(), "{leases:?}");
+    ran(test);
+}
+
+#[test]
+fn an_err_is_not_stored_in_redis() {
+    let test = "an_err_is_not_stored_in_redis";
+    let Some(server) = RedisServer::start(test) else {
+        return;
+    };
+    let dir = TempDir::new("err");
+    assert_eq!(
+        run_kid(&server, &dir.0, "parse"),
+        "bad=true good=Ok(12) runs=2"
+    );
+    assert_eq!(
+        run_kid(&server, &dir.0, "parse"),
+        "bad=true good=Ok(12) runs=1",
+        "the Err ran again, the Ok came from Redis"
+    );
+    assert_eq!(server.value_keys(PREFIX).len(), 1);
+    ran(test);
+}
+
+/// One process holds a value in memory; another clears it (`mode`); the
+/// first drops its memory copy and recomputes.
+fn clear_reaches_another_process(test: &str, mode: &str, expected: &str) {
+    let Some(server) = RedisServer::start(test) else {
+        return;
+    };
+    let dir = TempDir::new(mode);
+    let mut holder = Kid::start(&server.url(), &dir.0, "hold_then_recompute", &[]);
+    holder.expect("CHILD-READY");
+    assert_eq!(server.value_keys(PREFIX).len(), 1);
+    assert_eq!(run_kid(&server, &dir.0, mode), expected);
+    assert!(server.value_keys(PREFIX).is_empty(), "gone from Redis");
+    holder.send("go");
+    assert_eq!(holder.report(), "dropped=true value=49 runs=2");
+    ran(test);
+}
+
+#[test]
+fn a_clear_in_one_process_makes_the_others_recompute() {
+    clear_reaches_another_process(
+        "a_clear_in_one_process_makes_the_others_recompute",
+        "clear",
+        "cleared",
+    );
+}
+
+#[test]
+fn an_invalidate_in_one_process_makes_the_others_recompute() {
+    clear_reaches_another_process(
+        "an_invalidate_in_one_process_makes_the_others_recompute",
+        "invalidate",
+        "removed=true",
+    );
+}
+
+#[test]
+fn clear_all_caches_in_one_process_makes_the_others_recompute() {
+    clear_reaches_another_process(
+        "clear_all_caches_in_one_process_makes_the_others_recompute",
+        "clear_all",
+        "cleared",
+    );
+}
+
+#[test]
+fn a_process_killed_mid_body_hands_the_key_over_when_its_lease_expires() {
+    let test = "a_process_killed_mid_body_hands_the_key_over_when_its_lease_expires";
+    let Some(server) = RedisServer::start(test) else {
+        return;
+    };
+    let dir = TempDir::new("killed");
+    let lease = (LEASE_ENV, "1500");
+    let mut doomed = Kid::start(&server.url(), &dir.0, "stuck", &[(HANG_ENV, "1"), lease]);
+    doomed.expect("CHILD-ENTERED");
+    let mut waiter = Kid::start(&server.url(), &dir.0, "stuck", &[lease]);
+    waiter.expect("CHILD-CALLING");
+    // The waiter finds the lease taken (its holder is inside the body) and
+    // waits; the holder dies without a word.
+    drop(doomed);
+    assert_eq!(waiter.report(), "value=9 runs=1");
+    assert_eq!(
+        dir.runs_of("stuck"),
+        2,
+        "the dead process's run and the waiter's"
+    );
+    ran(test);
+}
+
+#[test]
+fn ttl_expires_in_redis() {
+    let test = "ttl_expires_in_redis";
+    let Some(server) = RedisServer::start(test) else {
+        return;
+    };
+    let dir = TempDir::new("ttl");
+    let computed = "value=[\"4\", \"4\"] runs=1";
+    assert_eq!(run_kid(&server, &dir.0, "short_lived"), computed);
+    let keys = server.value_keys(PREFIX);
+    assert_eq!(keys.len(), 1);
+    let left: i64 = redis::cmd("PTTL")
+        .arg(&keys[0])
+        .query(&mut server.conn())
+        .unwrap();
+    assert!(
+        0 < left && left <= 2000,
+        "a Redis expiry of the ttl, got {left} ms"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.value_keys(PREFIX).is_empty() {
+        assert!(Instant::now() < deadline, "the key never expired");
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        run_kid(&server, &dir.0, "short_lived"),
+        computed,
+        "expired: computed again"
+    );
+    ran(test);
+}
+
+#[test]
+fn a_corrupt_or_foreign_value_in_redis_is_recomputed_and_replaced() {
+    let test = "a_corrupt_or_foreign_value_in_redis_is_recomputed_and_replaced";
+    let Some(server) = RedisServer::start(test) else {
+        return;
+    };
+    let dir = TempDir::new("corrupt");
+    let computed = "value=49 runs=1 redis_hits=0 misses=1";
+    let served = "value=49 runs=0 redis_hits=1 misses=1";
+    assert_eq!(run_kid(&server, &dir.0, "square"), computed);
+    let key = server.value_keys(PREFIX).remove(0);
+    let mut conn = server.conn();
+    let mut bytes: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+    // The payload is postcard's one-byte varint 49; 5 still decodes, as a
+    // wrong value: only the checksum can tell.
+    let last = bytes.len() - 1;
+    assert_eq!(bytes[last], 49);
+    bytes[last] = 5;
+    let plant = |conn: &mut redis::Connection, cmd: &mut redis::Cmd| {
+        redis::cmd("DEL").arg(&key).query::<i64>(conn).unwrap();
+        cmd.query::<()>(conn).unwrap();
+    };
+    plant(&mut conn, redis::cmd("SET").arg(&key).arg(bytes));
+    assert_eq!(run_kid(&server, &dir.0, "square"), computed, "recomputed");
+    assert_eq!(run_kid(&server, &dir.0, "square"), served, "and replaced");
+
+    plant(&mut conn, redis::cmd("SET").arg(&key).arg("garbage"));
+    assert_eq!(run_kid(&server, &dir.0, "square"), computed);
+    plant(&mut conn, redis::cmd("RPUSH").arg(&key).arg("a list"));
+    assert_eq!(run_kid(&server, &dir.0, "square"), computed, "another type");
+    assert_eq!(run_kid(&server, &dir.0, "square"), served);
+    ran(test);
+}
+
+#[test]
+fn calls_succeed_through_redis_outages_and_the_tier_comes_back() {
+    let test = "calls_succeed_through_redis_outages_and_the_tier_comes_back";
+    // The child starts, kills and restarts its own server on this port.
+    if RedisServer::start(test).is_none() {
+        return;
+    }
+    let dir = TempDir::new("outage");
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let report = Kid::start(&url, &dir.0, "outage", &[]).report();
+    assert_eq!(
+        report,
+        "down: runs=2 warnings=1 connected=false; \
+         up: reconnected=true runs=3 stored=1; \
+         killed: value=2 then=9 runs=2 warnings=2; \
+         restarted: reconnected=true stored=1; \
+         bounded=true"
+    );
+    ran(test);
+}
