@@ -310,3 +310,54 @@ async fn send_frame(
     };
     socket.send(Message::Text(frame.into())).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+        }
+        if let Some(host) = host {
+            headers.insert(header::HOST, host.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_origin_must_name_the_served_host() {
+        let allowed = [
+            (Some("http://127.0.0.1:8501"), Some("127.0.0.1:8501")),
+            (Some("https://app.example"), Some("app.example")),
+            (Some("http://App.Example"), Some("app.example")),
+            // Not a browser: no Origin at all.
+            (None, Some("127.0.0.1:8501")),
+            (None, None),
+        ];
+        for (origin, host) in allowed {
+            assert!(same_origin(&headers(origin, host)), "{origin:?} {host:?}");
+        }
+        let refused = [
+            (Some("http://evil.example"), Some("app.example")),
+            (Some("http://app.example.evil.example"), Some("app.example")),
+            (Some("http://127.0.0.1:8502"), Some("127.0.0.1:8501")),
+            (Some("null"), Some("app.example")),
+            (Some("file://"), Some("app.example")),
+            (Some("app.example"), Some("app.example")),
+            (Some("http://app.example"), None),
+        ];
+        for (origin, host) in refused {
+            assert!(!same_origin(&headers(origin, host)), "{origin:?} {host:?}");
+        }
+    }
+
+    #[test]
+    fn session_ids_are_128_random_bits_in_hex() {
+        let (a, b) = (new_session_id(), new_session_id());
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}

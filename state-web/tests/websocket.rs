@@ -572,6 +572,45 @@ async fn a_page_panic_shows_in_its_tab_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_serve_runs_on_a_given_listener() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(App::new(counter_page).serve(listener));
+    let mut tab = Client::connect(address, None).await;
+    tab.complete_with("count 0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_job_reruns_its_tab_over_the_wire() {
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new(gate));
+    let page = move || {
+        let results = use_state!("results", factory = || 0_u32);
+        if ui::Button::new("Start job").key("start").show() {
+            let handle = ui::rerun_handle();
+            let gate = Arc::clone(&gate);
+            let results = results.clone();
+            std::thread::spawn(move || {
+                gate.lock().unwrap().recv_timeout(PATIENCE).unwrap();
+                results.reduce(|n, by| n + by, 1).unwrap();
+                assert!(handle.request());
+            });
+        }
+        ui::text(format!("results {}", results.get().unwrap()));
+    };
+    let address = serve(App::new(page).router()).await;
+    let mut tab = Client::connect(address, None).await;
+    tab.complete_with("results 0").await;
+    tab.click("key:start").await;
+    let started = tab.complete_with("results 0").await;
+    assert_eq!(started["runs_completed"], 2);
+    // The job finishes with no input from the tab, and the tab reruns.
+    release.send(()).unwrap();
+    let done = tab.complete_with("results 1").await;
+    assert_eq!(done["runs_completed"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_nests_in_a_bigger_router() {
     let router = axum::Router::new()
         .route("/health", axum::routing::get(|| async { "ok" }))
