@@ -57,11 +57,16 @@ impl Host {
     }
 
     /// The session with id `offered`, or a new one (with a new id) when
-    /// it is unknown; `None` past the session cap.
-    fn attach(&self, offered: Option<&str>) -> Option<(Arc<Live>, bool)> {
+    /// it is unknown, with the number of the connection that now serves it
+    /// and whether it is new; `None` past the session cap.
+    ///
+    /// The connection is counted under the registry's lock, so a session
+    /// whose grace runs out meanwhile is either found and kept, or gone.
+    fn attach(&self, offered: Option<&str>) -> Option<(Arc<Live>, u64, bool)> {
         let mut sessions = lock(&self.sessions);
         if let Some(live) = offered.and_then(|id| sessions.get(id)) {
-            return Some((Arc::clone(live), false));
+            let number = live.connect();
+            return Some((Arc::clone(live), number, false));
         }
         if sessions.len() >= self.config.max_sessions {
             return None;
@@ -78,7 +83,8 @@ impl Host {
             takeover: watch::Sender::new(0),
         });
         sessions.insert(id, Arc::clone(&live));
-        Some((live, true))
+        let number = live.connect();
+        Some((live, number, true))
     }
 
     /// The connection ended: unless a newer one took over, the session
@@ -104,6 +110,20 @@ impl Host {
                 live.tab.close();
             }
         });
+    }
+}
+
+impl Live {
+    /// A new connection serves this session: older ones end.
+    fn connect(&self) -> u64 {
+        let number = {
+            let mut connection = lock(&self.connection);
+            connection.0 += 1;
+            connection.1 = true;
+            connection.0
+        };
+        self.takeover.send_replace(number);
+        number
     }
 }
 
@@ -177,7 +197,7 @@ async fn websocket(
 }
 
 async fn serve_socket(host: Arc<Host>, mut socket: WebSocket, offered: Option<String>) {
-    let Some((live, fresh)) = host.attach(offered.as_deref()) else {
+    let Some((live, number, fresh)) = host.attach(offered.as_deref()) else {
         tracing::warn!(
             max = host.config.max_sessions,
             "session cap reached: new tab refused"
@@ -189,14 +209,9 @@ async fn serve_socket(host: Arc<Host>, mut socket: WebSocket, offered: Option<St
         let _ = socket.send(Message::Close(None)).await;
         return;
     };
-    let number = {
-        let mut connection = lock(&live.connection);
-        connection.0 += 1;
-        connection.1 = true;
-        connection.0
-    };
-    live.takeover.send_replace(number);
     let mut takeover = live.takeover.subscribe();
+    // A newer connection may have come before this subscription: look once.
+    takeover.mark_changed();
     let mut frames = live.tab.frames.subscribe();
     frames.mark_changed();
 
