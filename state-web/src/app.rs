@@ -157,6 +157,10 @@ impl App {
     /// its WebSocket. Nest it anywhere (`Router::nest("/app", ..)`).
     ///
     /// Each call makes an independent host with its own sessions.
+    ///
+    /// The WebSocket accepts a browser only if its `Origin` names the host
+    /// in the request's `Host` header (no cross-site WebSocket hijacking): a
+    /// reverse proxy in front must pass `Host` through unchanged.
     pub fn router(&self) -> Router {
         server::router(Arc::new(Host::new(
             Arc::clone(&self.page),
