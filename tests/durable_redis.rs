@@ -7,11 +7,12 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/ws_tab.rs"]
+mod ws_tab;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use pagestate::durable::{Changes, Entry, Snapshot};
 use pagestate::use_state;
 use pagestate::web::store::{RedisStore, SessionStore};
@@ -19,9 +20,7 @@ use pagestate::web::{ui, App};
 use pagestate::{RedisConfig, RedisTier};
 use redis_server::RedisServer;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
+use ws_tab::{connect, send, shows};
 
 const PREFIX: &str = "durable-test:";
 const ID: &str = "0123456789abcdef0123456789abcdef";
@@ -159,51 +158,6 @@ async fn serve(app: App) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     (address, tokio::spawn(app.serve(listener)))
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(address: SocketAddr, session: Option<&str>) -> (Socket, String) {
-    let url = match session {
-        Some(id) => format!("ws://{address}/ws?session={id}"),
-        None => format!("ws://{address}/ws"),
-    };
-    let mut request = url.into_client_request().unwrap();
-    let origin = HeaderValue::from_str(&format!("http://{address}")).unwrap();
-    request.headers_mut().insert("origin", origin);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let hello = next(&mut socket).await;
-    let id = hello["session"].as_str().unwrap().to_owned();
-    (socket, id)
-}
-
-async fn next(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("the server answers in time")
-            .expect("open")
-            .expect("no error");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
-
-async fn shows(socket: &mut Socket, text: &str) {
-    loop {
-        let frame = next(socket).await;
-        if frame["status"] == "complete" && frame["main"].as_str().is_some_and(|m| m.contains(text))
-        {
-            return;
-        }
-    }
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    let text = message.to_string();
-    socket.send(Message::Text(text.into())).await.unwrap();
 }
 
 async fn moves_between_replicas() {

@@ -216,7 +216,7 @@ impl RedisTier {
     /// Redis (the web host's sessions). `None` while Redis is unreachable
     /// or when the command failed (logged once per outage).
     pub fn with_connection<T>(
-        run: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        run: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Option<T> {
         tier().command(run)
     }
