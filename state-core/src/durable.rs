@@ -13,12 +13,19 @@
 //! [`take_restored`]): the web host does so for widget values.
 //!
 //! ```
-//! use pagestate_core::{durable, Session};
+//! use pagestate_core::__private::{use_state_durable, DurableProbe, DurableViaSerde};
+//! use pagestate_core::{durable, Namespace, Session, StateRef};
+//!
+//! // What `use_state!("count", factory = || 0_u32, durable)` expands to.
+//! fn durable_count() -> StateRef<u32> {
+//!     let factory = || 0_u32;
+//!     let codec = (&DurableProbe::of(&factory)).durable_codec();
+//!     use_state_durable(Namespace::SESSION, "count", factory, codec)
+//! }
 //!
 //! let first = Session::new();
 //! first.run(|| {
-//!     let count = pagestate_core::__private::use_state_durable::<u32, _>(
-//!         pagestate_core::Namespace::SESSION, "count", || 0);
+//!     let count = durable_count();
 //!     count.set(3).unwrap();
 //! });
 //! let stored = durable::snapshot(&first);
@@ -26,13 +33,13 @@
 //! let second = Session::new();
 //! durable::adopt(&second, stored);
 //! second.run(|| {
-//!     let count = pagestate_core::__private::use_state_durable::<u32, _>(
-//!         pagestate_core::Namespace::SESSION, "count", || 0);
+//!     let count = durable_count();
 //!     assert_eq!(count.get(), Ok(3));
 //! });
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::de::DeserializeOwned;
@@ -99,28 +106,71 @@ pub struct Changes {
     pub removed: Vec<Address>,
 }
 
-/// A value type that `use_state!(.., durable)` can store.
+/// How `use_state!(.., durable)` stores a value of type `T`: implemented
+/// for the codec of `Serialize + DeserializeOwned` types only, so that any
+/// other type is one compile error naming it.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a durable state: `use_state!(.., durable)` needs a type that is Serialize + DeserializeOwned",
+    message = "`{T}` cannot be a durable state: `use_state!(.., durable)` needs a type that is Serialize + DeserializeOwned",
     label = "this state is marked `durable`",
-    note = "derive `serde::Serialize` and `serde::Deserialize` for it, or drop `durable`"
+    note = "derive `serde::Serialize` and `serde::Deserialize` for `{T}`, or drop `durable`"
 )]
-pub trait DurableValue: Send + Sync + 'static {
+pub trait DurableCodec<T> {
     #[doc(hidden)]
-    fn encode(&self) -> Option<Value>;
+    fn encode(value: &T) -> Option<Value>;
     #[doc(hidden)]
-    fn decode(value: Value) -> Result<Self, String>
-    where
-        Self: Sized;
+    fn decode(value: Value) -> Result<T, String>;
 }
 
-impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> DurableValue for T {
-    fn encode(&self) -> Option<Value> {
-        serde_json::to_value(self).ok()
+/// The codec of a `Serialize + DeserializeOwned` type.
+#[doc(hidden)]
+pub struct SerdeCodec<T>(PhantomData<fn() -> T>);
+
+/// What the probe finds for any other type: no codec.
+#[doc(hidden)]
+pub struct NoCodec<T>(PhantomData<fn() -> T>);
+
+impl<T: Serialize + DeserializeOwned> DurableCodec<T> for SerdeCodec<T> {
+    fn encode(value: &T) -> Option<Value> {
+        serde_json::to_value(value).ok()
     }
 
-    fn decode(value: Value) -> Result<Self, String> {
+    fn decode(value: Value) -> Result<T, String> {
         serde_json::from_value(value).map_err(|error| error.to_string())
+    }
+}
+
+/// Finds a state's codec from its factory's type (autoref dispatch): the
+/// serde codec when `T` has both bounds, else [`NoCodec`], which
+/// `use_state_durable` rejects with one error.
+#[doc(hidden)]
+pub struct DurableProbe<T>(PhantomData<fn() -> T>);
+
+impl<T> DurableProbe<T> {
+    #[doc(hidden)]
+    pub fn of<F: FnOnce() -> T>(_factory: &F) -> Self {
+        DurableProbe(PhantomData)
+    }
+}
+
+#[doc(hidden)]
+pub trait DurableViaSerde<T> {
+    fn durable_codec(&self) -> SerdeCodec<T>;
+}
+
+impl<T: Serialize + DeserializeOwned> DurableViaSerde<T> for DurableProbe<T> {
+    fn durable_codec(&self) -> SerdeCodec<T> {
+        SerdeCodec(PhantomData)
+    }
+}
+
+#[doc(hidden)]
+pub trait DurableFallback<T> {
+    fn durable_codec(&self) -> NoCodec<T>;
+}
+
+impl<T> DurableFallback<T> for &DurableProbe<T> {
+    fn durable_codec(&self) -> NoCodec<T> {
+        NoCodec(PhantomData)
     }
 }
 
@@ -166,11 +216,17 @@ fn address(namespace: Option<&str>, key: &str) -> Address {
 /// `factory`.
 #[doc(hidden)]
 #[track_caller]
-pub fn use_state_durable<T: DurableValue, F: FnOnce() -> T>(
+pub fn use_state_durable<T, F, C>(
     namespace: Namespace<'_>,
     key: &str,
     factory: F,
-) -> StateRef<T> {
+    _codec: C,
+) -> StateRef<T>
+where
+    T: Send + Sync + 'static,
+    F: FnOnce() -> T,
+    C: DurableCodec<T>,
+{
     let state = use_state::<T>(namespace, key);
     let registry = registry(state.session());
     let at = address(namespace.name(), key);
@@ -181,7 +237,7 @@ pub fn use_state_durable<T: DurableValue, F: FnOnce() -> T>(
             let encoder: Encoder = Arc::new(move |session: &Session| {
                 session
                     .state::<T>(ns.as_deref(), &k)
-                    .with(DurableValue::encode)
+                    .with(C::encode)
                     .ok()
                     .flatten()
             });
@@ -191,7 +247,7 @@ pub fn use_state_durable<T: DurableValue, F: FnOnce() -> T>(
     };
     if let Some(value) = restored {
         if !state.is_initialized() {
-            match T::decode(value) {
+            match C::decode(value) {
                 Ok(value) => {
                     state.init(|| value);
                 }
@@ -339,7 +395,10 @@ mod tests {
     use super::*;
 
     fn count(session: &Session) -> StateRef<u32> {
-        session.run(|| use_state_durable::<u32, _>(Namespace::SESSION, "count", || 0))
+        session.run(|| {
+            let codec = SerdeCodec::<u32>(PhantomData);
+            use_state_durable(Namespace::SESSION, "count", || 0, codec)
+        })
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub mod __private {
         CallInvalid, Executed, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, RedisCall,
         Returns, ReturnsResult, ReturnsValue,
     };
-    pub use crate::durable::{use_state_durable, DurableValue};
+    pub use crate::durable::{
+        use_state_durable, DurableCodec, DurableFallback, DurableProbe, DurableViaSerde,
+    };
     pub use crate::state::{use_state, use_state_init};
     pub use crate::Namespace;
 

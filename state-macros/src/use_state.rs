@@ -134,9 +134,19 @@ impl UseState {
             None => quote!(_),
         };
         match (&self.factory, &self.durable) {
-            (Some(factory), Some(durable)) => quote_spanned! {durable.span()=>
-                #private::use_state_durable::<#ty, _>(#namespace, #key, #factory)
-            },
+            (Some(factory), Some(durable)) => {
+                let call = quote_spanned! {durable.span()=>
+                    #private::use_state_durable::<#ty, _, _>
+                };
+                quote! {{
+                    #[allow(unused_imports)]
+                    use #private::{DurableFallback as _, DurableViaSerde as _};
+                    let __pagestate_factory = #factory;
+                    let __pagestate_codec =
+                        (&#private::DurableProbe::<#ty>::of(&__pagestate_factory)).durable_codec();
+                    #call(#namespace, #key, __pagestate_factory, __pagestate_codec)
+                }}
+            }
             (None, Some(durable)) => {
                 let error = syn::Error::new_spanned(
                     durable,

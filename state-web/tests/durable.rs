@@ -220,3 +220,17 @@ async fn a_corrupt_stored_session_gives_a_fresh_session() {
     assert_ne!(back.session, tab.session, "a fresh session, not a panic");
     back.shows("count=0 name=").await;
 }
+
+#[test]
+fn a_durable_state_with_an_untyped_integer_factory_is_stored() {
+    let session = pagestate::Session::new();
+    session.run(|| {
+        let n = use_state!("n", factory = || 0, durable);
+        n.set(5).unwrap();
+        // Not durable: listed as what a move would lose.
+        use_state!("plain", factory = || std::sync::mpsc::channel::<u8>().0);
+    });
+    let stored = pagestate::durable::snapshot(&session);
+    assert_eq!(stored.get(None, "n"), Some(&json!(5)));
+    assert_eq!(stored.volatile, [(None, "plain".to_owned())]);
+}
