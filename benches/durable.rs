@@ -124,14 +124,14 @@ fn d1(clicks: usize) {
 }
 
 fn report_pair(name: &str, durable: &[f64], memory: &[f64]) {
-    let d50 = quantile(&durable, 0.5);
-    let m50 = quantile(&memory, 0.5);
+    let d50 = quantile(durable, 0.5);
+    let m50 = quantile(memory, 0.5);
     println!(
         "{name}: durable p50 {} p99 {} | memory-only p50 {} p99 {} | p50 ratio {:.3} (target <= 1.1)",
         format_time(d50),
-        format_time(quantile(&durable, 0.99)),
+        format_time(quantile(durable, 0.99)),
         format_time(m50),
-        format_time(quantile(&memory, 0.99)),
+        format_time(quantile(memory, 0.99)),
         d50 / m50
     );
 }

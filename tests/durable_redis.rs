@@ -126,7 +126,7 @@ fn sessions_in_redis() {
         .arg(format!("{PREFIX}session:*"))
         .query(&mut conn)
         .unwrap();
-    assert_eq!(keys, [key.clone()]);
+    assert_eq!(keys, std::slice::from_ref(&key));
     store.remove(ID);
     assert_eq!(store.load(ID), None);
 
