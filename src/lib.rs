@@ -358,6 +358,11 @@ macro_rules! __pagestate_requires_redis {
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+/// The web host: serve a page function to browser tabs with Streamlit's
+/// rerun semantics (cargo feature `web`). See [`web::App`] and [`web::ui`].
+#[cfg(feature = "web")]
+pub use pagestate_web as web;
+
 #[cfg(test)]
 mod tests {
     /// The hidden module's name must follow the version, which is what the

@@ -4,7 +4,7 @@
 //! bench starts on a free loopback port (`REDIS_SERVER` names the binary;
 //! without one these figures are skipped, with a message).
 //!
-//! In figures 10 and 12 both sides memoize the same body returning
+//! In figures 11 and 13 both sides memoize the same body returning
 //! `Result<u64, String>` (the `cached` store requires a `Result`) with a
 //! 600 s ttl.
 

@@ -6,7 +6,7 @@
 //! so editing the function starts a fresh directory. Each key has one file,
 //! named after a stable 128-bit hash of the key, holding the value sealed
 //! as [`envelope`](super::envelope) describes (the Redis tier stores the
-//! same bytes). A file is written to a temporary file in the same
+//! same bytes). A file is written to a temporary name in the same
 //! directory and renamed into place, so a reader sees either the old file or
 //! the whole new one; the checksum covers what the rename cannot (a crash
 //! that loses data the OS had not written yet). Any file that is unreadable,

@@ -387,7 +387,7 @@ impl<V: CacheValue> Remote<V> {
                 .arg(&lease.generations.0)
                 .arg(&lease.generations.1)
                 .arg(&sealed)
-                .arg(ttl.map_or(0, |ttl| millis(ttl).max(1)))
+                .arg(redis_ttl_ms(ttl))
                 .arg(&tier.channel)
                 .arg(&message)
                 .invoke::<i64>(conn)
@@ -1197,6 +1197,17 @@ fn is_outage(error: &RedisError) -> bool {
         || error.is_connection_dropped()
         || error.is_connection_refusal()
         || error.kind() == ErrorKind::InvalidClientConfig
+}
+
+/// The `PX` argument for `ttl`: 0 for none, and for a ttl longer than Redis
+/// can add to its clock (`Duration::MAX` means never), at least 1 ms.
+fn redis_ttl_ms(ttl: Option<Duration>) -> u64 {
+    // About 2,200 years: far below the point where Redis refuses an expiry.
+    const NEVER_MS: u64 = 1 << 46;
+    match ttl.map(millis) {
+        Some(ms) if ms < NEVER_MS => ms.max(1),
+        _ => 0,
+    }
 }
 
 fn millis(duration: Duration) -> u64 {
