@@ -143,12 +143,15 @@
     send({ t: "rerun", values: values, triggers: [id] });
   });
 
-  // Enter in a one-line text box inside a form submits nothing by itself.
+  // Enter in a one-line box sends its value (by leaving it); Ctrl+Enter
+  // does the same in a text area. Inside a form it sends nothing: only the
+  // submit button does.
   document.addEventListener("keydown", function (event) {
-    if (event.key === "Enter" && event.target.tagName === "INPUT") {
-      var widget = widgetOf(event.target);
-      if (widget && !widget.hasAttribute("data-form")) event.target.blur();
-    }
+    if (event.key !== "Enter") return;
+    var tag = event.target.tagName;
+    if (!(tag === "INPUT" || (tag === "TEXTAREA" && (event.ctrlKey || event.metaKey)))) return;
+    var widget = widgetOf(event.target);
+    if (widget && !widget.hasAttribute("data-form")) event.target.blur();
   });
 
   connect();

@@ -58,15 +58,23 @@ impl RunCtx {
 
     /// Appends `node` where the page is drawing and returns its position.
     pub(crate) fn push(&mut self, node: Node) -> (Cursor, usize) {
-        let index = lock(&self.tab.output).current.push(&self.cursor, node);
-        self.tab.notify();
+        let index = {
+            let mut output = lock(&self.tab.output);
+            output.version += 1;
+            output.current.push(&self.cursor, node)
+        };
+        self.tab.drawn();
         (self.cursor.clone(), index)
     }
 
     /// Replaces a node pushed earlier in this run.
     pub(crate) fn replace(&mut self, at: &(Cursor, usize), node: Node) {
-        lock(&self.tab.output).current.replace(&at.0, at.1, node);
-        self.tab.notify();
+        {
+            let mut output = lock(&self.tab.output);
+            output.version += 1;
+            output.current.replace(&at.0, at.1, node);
+        }
+        self.tab.drawn();
     }
 
     /// Reports a mistake in page code as an exception element, without

@@ -291,6 +291,8 @@ pub(crate) struct Output {
     pub(crate) run: u64,
     /// How many runs completed.
     pub(crate) completed: u64,
+    /// Bumped by every change of the drawing.
+    pub(crate) version: u64,
     pub(crate) status: RunStatus,
     /// What the running run drew so far (empty once it completed).
     pub(crate) current: Tree,
@@ -304,6 +306,7 @@ impl Default for Output {
         Output {
             run: 0,
             completed: 0,
+            version: 0,
             status: RunStatus::Idle,
             current: Tree::default(),
             base: Tree::default(),
@@ -314,6 +317,7 @@ impl Default for Output {
 impl Output {
     pub(crate) fn begin_run(&mut self) {
         self.run += 1;
+        self.version += 1;
         self.status = RunStatus::Running;
         self.current = Tree::default();
     }
@@ -321,6 +325,7 @@ impl Output {
     /// The run completed: its drawing is the whole page now.
     pub(crate) fn complete(&mut self) {
         self.status = RunStatus::Complete;
+        self.version += 1;
         self.completed += 1;
         self.base = std::mem::take(&mut self.current);
     }
@@ -329,6 +334,7 @@ impl Output {
     /// shown before it, until a later run completes.
     pub(crate) fn interrupt(&mut self) {
         self.status = RunStatus::Interrupted;
+        self.version += 1;
         let mut base = Tree::default();
         for area in [Area::Main, Area::Sidebar] {
             // Nodes are cloned: an interruption is rare, a completion is not.

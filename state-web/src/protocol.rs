@@ -7,6 +7,8 @@
 //! `moved` (a newer connection took the session: a reload, or a duplicated
 //! tab that copied the session id; the older page starts a new session).
 
+use std::hash::{DefaultHasher, Hash, Hasher};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -59,13 +61,17 @@ pub(crate) enum ServerMessage<'a> {
 }
 
 impl ServerMessage<'_> {
-    /// The frame that brings a tab showing `shown` (main, sidebar) up to
-    /// date, and updates `shown`.
-    pub(crate) fn frame(output: &Output, shown: &mut [String; 2]) -> ServerMessage<'static> {
+    /// The frame that brings a tab showing `shown` (hashes of its main and
+    /// sidebar HTML) up to date, and updates `shown`. Hashes, not copies:
+    /// an idle tab costs the server less memory.
+    pub(crate) fn frame(output: &Output, shown: &mut [u64; 2]) -> ServerMessage<'static> {
         let mut changed = |index: usize, area: Area| {
             let html = render::area(output, area);
-            (html != shown[index]).then(|| {
-                shown[index] = html.clone();
+            let mut hasher = DefaultHasher::new();
+            html.hash(&mut hasher);
+            let hash = hasher.finish();
+            (hash != shown[index]).then(|| {
+                shown[index] = hash;
                 html
             })
         };

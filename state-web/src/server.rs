@@ -2,6 +2,7 @@
 //! loop (axum's `examples/websockets` and `examples/chat` are the model).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -56,11 +57,16 @@ impl Host {
     }
 
     /// The session with id `offered`, or a new one (with a new id) when
-    /// it is unknown; `None` past the session cap.
-    fn attach(&self, offered: Option<&str>) -> Option<(Arc<Live>, bool)> {
+    /// it is unknown, with the number of the connection that now serves it
+    /// and whether it is new; `None` past the session cap.
+    ///
+    /// The connection is counted under the registry's lock, so a session
+    /// whose grace runs out meanwhile is either found and kept, or gone.
+    fn attach(&self, offered: Option<&str>) -> Option<(Arc<Live>, u64, bool)> {
         let mut sessions = lock(&self.sessions);
         if let Some(live) = offered.and_then(|id| sessions.get(id)) {
-            return Some((Arc::clone(live), false));
+            let number = live.connect();
+            return Some((Arc::clone(live), number, false));
         }
         if sessions.len() >= self.config.max_sessions {
             return None;
@@ -77,7 +83,8 @@ impl Host {
             takeover: watch::Sender::new(0),
         });
         sessions.insert(id, Arc::clone(&live));
-        Some((live, true))
+        let number = live.connect();
+        Some((live, number, true))
     }
 
     /// The connection ended: unless a newer one took over, the session
@@ -103,6 +110,20 @@ impl Host {
                 live.tab.close();
             }
         });
+    }
+}
+
+impl Live {
+    /// A new connection serves this session: older ones end.
+    fn connect(&self) -> u64 {
+        let number = {
+            let mut connection = lock(&self.connection);
+            connection.0 += 1;
+            connection.1 = true;
+            connection.0
+        };
+        self.takeover.send_replace(number);
+        number
     }
 }
 
@@ -176,7 +197,7 @@ async fn websocket(
 }
 
 async fn serve_socket(host: Arc<Host>, mut socket: WebSocket, offered: Option<String>) {
-    let Some((live, fresh)) = host.attach(offered.as_deref()) else {
+    let Some((live, number, fresh)) = host.attach(offered.as_deref()) else {
         tracing::warn!(
             max = host.config.max_sessions,
             "session cap reached: new tab refused"
@@ -188,14 +209,9 @@ async fn serve_socket(host: Arc<Host>, mut socket: WebSocket, offered: Option<St
         let _ = socket.send(Message::Close(None)).await;
         return;
     };
-    let number = {
-        let mut connection = lock(&live.connection);
-        connection.0 += 1;
-        connection.1 = true;
-        connection.0
-    };
-    live.takeover.send_replace(number);
     let mut takeover = live.takeover.subscribe();
+    // A newer connection may have come before this subscription: look once.
+    takeover.mark_changed();
     let mut frames = live.tab.frames.subscribe();
     frames.mark_changed();
 
@@ -210,7 +226,8 @@ async fn serve_socket(host: Arc<Host>, mut socket: WebSocket, offered: Option<St
 }
 
 /// While a run draws, a tab gets its drawing at most this often (a fast run
-/// sends only its final frame); a run's end is sent at once.
+/// sends only its final frame); a run's end is sent at once. A running page
+/// that draws nothing new costs one look, then nothing until it draws.
 const STREAM_INTERVAL: Duration = Duration::from_millis(20);
 
 async fn socket_loop(
@@ -221,10 +238,13 @@ async fn socket_loop(
     number: u64,
 ) {
     let session = live.tab.session.id();
-    // When the drawing of a running page is due to be sent.
+    // When the drawing of a running page is next looked at.
     let mut flush_at: Option<Instant> = None;
-    // What the tab shows (main, sidebar), so unchanged areas are not resent.
-    let mut shown = [String::new(), String::new()];
+    // What the tab shows (hashes of main, sidebar), so unchanged areas are not resent,
+    // and the version of the drawing last sent.
+    // Nothing is known of a new page yet: its first frame carries both areas.
+    let mut shown = [u64::MAX, u64::MAX];
+    let mut sent_version = None;
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
@@ -253,15 +273,28 @@ async fn socket_loop(
                     flush_at.get_or_insert_with(|| Instant::now() + STREAM_INTERVAL);
                 } else {
                     flush_at = None;
-                    if send_frame(live, socket, &mut shown).await.is_err() {
+                    if send_frame(live, socket, &mut shown, &mut sent_version).await.is_err() {
                         break;
                     }
                 }
             }
             _ = sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
                 flush_at = None;
-                if send_frame(live, socket, &mut shown).await.is_err() {
-                    break;
+                // Ask to be woken by the next drawing first, then look: a
+                // drawing either shows here or sees the request.
+                live.tab.wake_on_draw.store(true, Ordering::SeqCst);
+                let (version, running) = {
+                    let output = lock(&live.tab.output);
+                    (output.version, output.status == RunStatus::Running)
+                };
+                if sent_version != Some(version) {
+                    live.tab.wake_on_draw.store(false, Ordering::SeqCst);
+                    if send_frame(live, socket, &mut shown, &mut sent_version).await.is_err() {
+                        break;
+                    }
+                    if running {
+                        flush_at = Some(Instant::now() + STREAM_INTERVAL);
+                    }
                 }
             }
             _ = takeover.changed() => {
@@ -282,8 +315,64 @@ async fn socket_loop(
 async fn send_frame(
     live: &Live,
     socket: &mut WebSocket,
-    shown: &mut [String; 2],
+    shown: &mut [u64; 2],
+    sent_version: &mut Option<u64>,
 ) -> Result<(), axum::Error> {
-    let frame = ServerMessage::frame(&lock(&live.tab.output), shown).to_json();
+    let frame = {
+        let output = lock(&live.tab.output);
+        *sent_version = Some(output.version);
+        ServerMessage::frame(&output, shown).to_json()
+    };
     socket.send(Message::Text(frame.into())).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+        }
+        if let Some(host) = host {
+            headers.insert(header::HOST, host.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_origin_must_name_the_served_host() {
+        let allowed = [
+            (Some("http://127.0.0.1:8501"), Some("127.0.0.1:8501")),
+            (Some("https://app.example"), Some("app.example")),
+            (Some("http://App.Example"), Some("app.example")),
+            // Not a browser: no Origin at all.
+            (None, Some("127.0.0.1:8501")),
+            (None, None),
+        ];
+        for (origin, host) in allowed {
+            assert!(same_origin(&headers(origin, host)), "{origin:?} {host:?}");
+        }
+        let refused = [
+            (Some("http://evil.example"), Some("app.example")),
+            (Some("http://app.example.evil.example"), Some("app.example")),
+            (Some("http://127.0.0.1:8502"), Some("127.0.0.1:8501")),
+            (Some("null"), Some("app.example")),
+            (Some("file://"), Some("app.example")),
+            (Some("app.example"), Some("app.example")),
+            (Some("http://app.example"), None),
+        ];
+        for (origin, host) in refused {
+            assert!(!same_origin(&headers(origin, host)), "{origin:?} {host:?}");
+        }
+    }
+
+    #[test]
+    fn session_ids_are_128_random_bits_in_hex() {
+        let (a, b) = (new_session_id(), new_session_id());
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
 }

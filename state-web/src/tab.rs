@@ -77,8 +77,13 @@ pub(crate) struct Tab {
     /// next widget or element call.
     interrupt: AtomicBool,
     pub(crate) output: Mutex<Output>,
-    /// Bumped whenever `output` changes; the socket task renders the latest.
+    /// Bumped when a run starts or ends, and when the page draws while
+    /// `wake_on_draw` is set; the socket task renders the latest drawing.
     pub(crate) frames: watch::Sender<u64>,
+    /// Set by the socket task when it stops polling a running page's
+    /// drawing because nothing changed: the next drawing wakes it. Without
+    /// it, every element would wake the socket task.
+    pub(crate) wake_on_draw: AtomicBool,
     pub(crate) widgets: Mutex<WidgetRegistry>,
     spawner: Spawner,
 }
@@ -104,6 +109,7 @@ impl Tab {
             interrupt: AtomicBool::new(false),
             output: Mutex::new(Output::default()),
             frames: watch::Sender::new(0),
+            wake_on_draw: AtomicBool::new(false),
             widgets: Mutex::new(WidgetRegistry::default()),
             spawner,
         });
@@ -189,9 +195,17 @@ impl Tab {
         lock(&self.inbox).closed
     }
 
-    /// Tells the socket task the drawing changed.
+    /// Tells the socket task the drawing changed (a run started or ended).
     pub(crate) fn notify(&self) {
         self.frames.send_modify(|version| *version += 1);
+    }
+
+    /// The running page drew (the drawing's version was bumped under the
+    /// output lock): wakes the socket task only if it asked for it.
+    pub(crate) fn drawn(&self) {
+        if self.wake_on_draw.swap(false, Ordering::SeqCst) {
+            self.notify();
+        }
     }
 }
 

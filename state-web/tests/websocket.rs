@@ -466,6 +466,38 @@ async fn output_streams_while_the_page_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_step_of_a_long_run_is_streamed() {
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new(gate));
+    let page = move || {
+        if ui::Checkbox::new("Start").key("start").show() {
+            let bar = ui::progress(0.0, "step 0");
+            for step in 1..=3 {
+                // The page waits (drawing nothing) long past a stream
+                // interval, then draws again: each step must reach the tab.
+                gate.lock().unwrap().recv_timeout(PATIENCE).unwrap();
+                bar.set(step as f64 / 3.0, format!("step {step}"));
+            }
+            gate.lock().unwrap().recv_timeout(PATIENCE).unwrap();
+        }
+        ui::text("end of page");
+    };
+    let address = serve(App::new(page).router()).await;
+    let mut tab = Client::connect(address, None).await;
+    tab.complete_with("end of page").await;
+    tab.set("key:start", json!(true)).await;
+    for step in 0..=3 {
+        let caption = format!("step {step}");
+        let frame = tab
+            .frame_where(|frame| frame["main"].as_str().unwrap().contains(&caption))
+            .await;
+        assert_eq!(frame["status"], "running", "{caption}");
+        release.send(()).unwrap();
+    }
+    tab.complete_with("end of page").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_during_a_run_interrupts_it_and_is_merged() {
     let clicks = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&clicks);
@@ -537,6 +569,45 @@ async fn a_page_panic_shows_in_its_tab_only() {
 
     broken.set("key:boom", json!(false)).await;
     broken.complete_with("count 0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_serve_runs_on_a_given_listener() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(App::new(counter_page).serve(listener));
+    let mut tab = Client::connect(address, None).await;
+    tab.complete_with("count 0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_job_reruns_its_tab_over_the_wire() {
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new(gate));
+    let page = move || {
+        let results = use_state!("results", factory = || 0_u32);
+        if ui::Button::new("Start job").key("start").show() {
+            let handle = ui::rerun_handle();
+            let gate = Arc::clone(&gate);
+            let results = results.clone();
+            std::thread::spawn(move || {
+                gate.lock().unwrap().recv_timeout(PATIENCE).unwrap();
+                results.reduce(|n, by| n + by, 1).unwrap();
+                assert!(handle.request());
+            });
+        }
+        ui::text(format!("results {}", results.get().unwrap()));
+    };
+    let address = serve(App::new(page).router()).await;
+    let mut tab = Client::connect(address, None).await;
+    tab.complete_with("results 0").await;
+    tab.click("key:start").await;
+    let started = tab.complete_with("results 0").await;
+    assert_eq!(started["runs_completed"], 2);
+    // The job finishes with no input from the tab, and the tab reruns.
+    release.send(()).unwrap();
+    let done = tab.complete_with("results 1").await;
+    assert_eq!(done["runs_completed"], 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -228,9 +228,10 @@ impl Drop for SpinnerGuard {
     fn drop(&mut self) {
         let mut output = lock(&self.tab.output);
         if output.run == self.run {
+            output.version += 1;
             output.current.replace(&self.at.0, self.at.1, Node::Empty);
             drop(output);
-            self.tab.notify();
+            self.tab.drawn();
         }
     }
 }
