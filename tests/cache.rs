@@ -1778,6 +1778,68 @@ fn after_clear_returns_no_call_receives_a_value_computed_before_it() {
     CLEARED_PROBE.check(cleared_while_computing, cleared_while_computing::clear);
 }
 
+static WAITER_PROBE: Probe = Probe::new();
+
+#[cached]
+fn waited_on_while_cleared(key: u64) -> usize {
+    let _ = key;
+    WAITER_PROBE.compute()
+}
+
+#[test]
+fn a_waiter_of_a_computation_that_a_clear_cancelled_computes_afresh() {
+    let _shared = shared();
+    let probe = &WAITER_PROBE;
+    let (started, started_rx) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    *probe.hold.lock().unwrap() = Some((started, release_rx));
+    probe.generation.store(1, Ordering::SeqCst);
+    let leader = thread::spawn(|| waited_on_while_cleared(1));
+    started_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the leader started computing");
+    // A caller that comes while the leader computes: it waits for it (or,
+    // stalled past the clear, computes afresh; either way it must not get
+    // the leader's value once the clear has returned).
+    let (calling, is_calling) = std::sync::mpsc::channel();
+    let waiter = thread::spawn(move || {
+        calling.send(()).unwrap();
+        waited_on_while_cleared(1)
+    });
+    is_calling.recv_timeout(Duration::from_secs(60)).unwrap();
+    probe.generation.store(2, Ordering::SeqCst);
+    waited_on_while_cleared::clear();
+    release.send(()).unwrap();
+    assert_eq!(
+        leader.join().unwrap(),
+        1,
+        "the leader returns its own value"
+    );
+    assert_eq!(
+        waiter.join().unwrap(),
+        2,
+        "the waiter got a value from before the clear"
+    );
+    assert_eq!(waited_on_while_cleared(1), 2);
+}
+
+static ASYNC_CLEARED_PROBE: Probe = Probe::new();
+
+#[cached]
+async fn async_cleared_while_computing(key: u64) -> usize {
+    let _ = key;
+    ASYNC_CLEARED_PROBE.compute()
+}
+
+#[test]
+fn after_clear_returns_no_async_call_receives_a_value_computed_before_it() {
+    let _shared = shared();
+    ASYNC_CLEARED_PROBE.check(
+        |key| futures::executor::block_on(async_cleared_while_computing(key)),
+        async_cleared_while_computing::clear,
+    );
+}
+
 static INVALIDATED_PROBE: Probe = Probe::new();
 
 #[cached]

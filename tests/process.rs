@@ -254,7 +254,9 @@ fn a_panic_is_reported_and_the_worker_survives() {
     assert_eq!(worker_pids(), before, "no worker was replaced");
 }
 
-#[executor(process, timeout = 1)]
+/// Five seconds leave a loaded machine time to dispatch the job and let it
+/// write its pid before the timeout kills it.
+#[executor(process, timeout = 5)]
 fn stuck(trace: PathBuf, seconds: u64) -> u32 {
     std::fs::write(&trace, std::process::id().to_string()).unwrap();
     std::thread::sleep(Duration::from_secs(seconds));
@@ -267,7 +269,7 @@ fn a_stuck_worker_times_out_and_is_killed_and_replaced() {
     let scratch = Scratch::new("stuck");
     let trace = scratch.path("pid");
     let error = block_on(stuck(trace.clone(), 3600)).unwrap_err();
-    assert_eq!(error, ExecError::Timeout(Duration::from_secs(1)));
+    assert_eq!(error, ExecError::Timeout(Duration::from_secs(5)));
     let stuck_pid = std::fs::read_to_string(&trace).unwrap();
     // Killed (and reaped) by the pool, not left to run for an hour.
     assert!(

@@ -161,6 +161,7 @@ const CHILD_ENV: &str = "PAGESTATE_TEST_REDIS_CHILD";
 const DIR_ENV: &str = "PAGESTATE_TEST_REDIS_DIR";
 const HANG_ENV: &str = "PAGESTATE_TEST_REDIS_HANG";
 const LEASE_ENV: &str = "PAGESTATE_TEST_REDIS_LEASE_MS";
+const COMMAND_TIMEOUT_ENV: &str = "PAGESTATE_TEST_REDIS_COMMAND_MS";
 const PREFIX: &str = "pagestate-test:";
 
 /// Body runs in this process.
@@ -320,9 +321,12 @@ fn redis_child() {
     let lease = std::env::var(LEASE_ENV).map_or(Duration::from_secs(10), |ms| {
         Duration::from_millis(ms.parse().unwrap())
     });
+    let command_timeout = std::env::var(COMMAND_TIMEOUT_ENV).map_or(Duration::from_secs(5), |ms| {
+        Duration::from_millis(ms.parse().unwrap())
+    });
     let config = RedisConfig::from_env()
         .connect_timeout(Duration::from_secs(5))
-        .command_timeout(Duration::from_secs(5))
+        .command_timeout(command_timeout)
         .lease(lease);
     RedisTier::configure(config).unwrap();
     let report = match scenario.as_str() {
@@ -383,6 +387,7 @@ fn redis_child() {
             "cleared".to_owned()
         }
         "outage" => outage(),
+        "slow_redis" => slow_redis(),
         other => panic!("unknown scenario {other}"),
     };
     println!("CHILD-REPORT {report}");
@@ -488,6 +493,44 @@ fn outage() -> String {
     ));
     report.push(format!("bounded={}", down_for < Duration::from_secs(20)));
     report.join("; ")
+}
+
+/// Redis stops answering (`CLIENT PAUSE`) for longer than the command
+/// timeout: the call computes locally once the timeout passes, and the
+/// tier is used again when Redis answers again.
+fn slow_redis() -> String {
+    assert_eq!(square(1), 1);
+    let url = RedisTier::config().url;
+    let mut raw = redis::Client::open(url)
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap();
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(3000)
+        .arg("ALL")
+        .query::<()>(&mut raw)
+        .unwrap();
+    let started = Instant::now();
+    let value = square(2);
+    let took = started.elapsed();
+    let warnings = LOGGER.warnings.load(Ordering::SeqCst);
+    let reconnected = wait_until(RedisTier::is_connected);
+    assert_eq!(square(3), 9);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{PREFIX}*"))
+        .query(&mut raw)
+        .unwrap();
+    let stored = keys
+        .iter()
+        .filter(|key| key.len() == PREFIX.len() + 65)
+        .count();
+    format!(
+        "value={value} bounded={} warnings={warnings} reconnected={reconnected} stored={stored} \
+         runs={}",
+        took < Duration::from_millis(2500),
+        runs()
+    )
 }
 
 fn with_server<T>(f: impl FnOnce(&mut RedisServer) -> T) -> T {
@@ -870,5 +913,50 @@ fn calls_succeed_through_redis_outages_and_the_tier_comes_back() {
          restarted: reconnected=true stored=1; \
          bounded=true"
     );
+    ran(test);
+}
+
+#[test]
+fn a_redis_slower_than_the_command_timeout_is_an_outage_not_a_hang() {
+    let test = "a_redis_slower_than_the_command_timeout_is_an_outage_not_a_hang";
+    let Some(server) = RedisServer::start(test) else {
+        return;
+    };
+    let dir = TempDir::new("slow");
+    let report = Kid::start(
+        &server.url(),
+        &dir.0,
+        "slow_redis",
+        &[(COMMAND_TIMEOUT_ENV, "300")],
+    )
+    .report();
+    // Key 2 was computed during the pause and kept in memory only; keys 1
+    // and 3 are in Redis.
+    assert_eq!(
+        report,
+        "value=4 bounded=true warnings=1 reconnected=true stored=2 runs=3"
+    );
+    ran(test);
+}
+
+#[test]
+fn apps_under_different_prefixes_share_a_server_without_sharing_entries() {
+    let test = "apps_under_different_prefixes_share_a_server_without_sharing_entries";
+    let Some(server) = RedisServer::start(test) else {
+        return;
+    };
+    let dir = TempDir::new("prefixes");
+    let computed = "value=49 runs=1 redis_hits=0 misses=1";
+    let other_app = [("PAGESTATE_REDIS_PREFIX", "other-app:")];
+    assert_eq!(run_kid(&server, &dir.0, "square"), computed);
+    let report = Kid::start(&server.url(), &dir.0, "square", &other_app).report();
+    assert_eq!(report, computed, "another prefix, another cache");
+    assert_eq!(server.value_keys(PREFIX).len(), 1);
+    assert_eq!(server.value_keys("other-app:").len(), 1);
+    // A clear of every cache in one app leaves the other's entries.
+    let report = Kid::start(&server.url(), &dir.0, "clear_all", &other_app).report();
+    assert_eq!(report, "cleared");
+    assert_eq!(server.value_keys(PREFIX).len(), 1);
+    assert!(server.value_keys("other-app:").is_empty());
     ran(test);
 }

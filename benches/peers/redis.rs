@@ -110,7 +110,7 @@ fn ensure_server() -> bool {
         return true;
     }
     let Some(binary) = redis_server_binary() else {
-        println!("\n(figures 10-12 skipped: no redis-server; install Debian's redis-server)");
+        println!("\n(figures 11-13 skipped: no redis-server; install Debian's redis-server)");
         return false;
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")

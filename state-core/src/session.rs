@@ -148,15 +148,16 @@ impl Drop for SessionInner {
 
 type EndHook = Arc<dyn Fn(SessionId) + Send + Sync>;
 
-static END_HOOKS: Mutex<Vec<EndHook>> = Mutex::new(Vec::new());
+/// The hooks, as a snapshot that a session end takes without copying.
+static END_HOOKS: Mutex<Option<Arc<[EndHook]>>> = Mutex::new(None);
 
 /// Registers `hook` to run whenever a session ends (its last handle drops or
 /// it is closed), so that stores keyed by [`SessionId`] can free its entries.
 pub(crate) fn on_session_end(hook: impl Fn(SessionId) + Send + Sync + 'static) {
-    END_HOOKS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(Arc::new(hook));
+    let mut hooks = END_HOOKS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut updated = hooks.as_deref().unwrap_or_default().to_vec();
+    updated.push(Arc::new(hook));
+    *hooks = Some(updated.into());
 }
 
 thread_local! {
@@ -220,7 +221,7 @@ fn run_end_hooks(id: SessionId) {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
-    for hook in &hooks {
+    for hook in hooks.as_deref().unwrap_or_default() {
         hook(id);
     }
 }

@@ -7,12 +7,14 @@ use std::error::Error;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use hashbrown::{Equivalent, HashMap};
 
 use crate::session::{ScriptRunContext, Session};
+
+mod recent;
 
 /// The namespace part of a state's (namespace, key) address.
 ///
@@ -136,6 +138,8 @@ impl Error for StateError {}
 #[derive(Default)]
 pub(crate) struct StateMap {
     slots: Mutex<HashMap<StateKey, Arc<Slot>>>,
+    /// Bumped by `clear`: slots found before belong to an older map.
+    generation: AtomicU64,
 }
 
 #[derive(PartialEq, Eq)]
@@ -171,6 +175,10 @@ impl Equivalent<StateKey> for StateKeyRef<'_> {
 }
 
 impl StateMap {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     fn slot(&self, namespace: Option<&str>, key: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         let probe = StateKeyRef { namespace, key };
@@ -208,6 +216,9 @@ impl StateMap {
             close_inside_closure_panic(&address);
         }
         let slots = std::mem::take(&mut *guard);
+        // Under the lock, once the map is empty: whoever reads the new
+        // generation finds only new slots (see `recent`).
+        self.generation.fetch_add(1, Ordering::AcqRel);
         drop(guard);
         let mut dropped = Vec::with_capacity(slots.len());
         for slot in slots.into_values() {
@@ -406,7 +417,7 @@ pub struct StateRef<T> {
 impl<T: Send + Sync + 'static> StateRef<T> {
     fn new(session: &Session, namespace: Namespace<'_>, key: &str) -> Self {
         StateRef {
-            slot: session.state_map().slot(namespace.name(), key),
+            slot: recent::slot(session, namespace.name(), key),
             session: session.clone(),
             _type: PhantomData,
         }
@@ -451,14 +462,18 @@ impl<T: Send + Sync + 'static> StateRef<T> {
     /// when it holds a value of another type; [`clear`](Self::clear) it first
     /// to change its type.
     pub fn set(&self, value: T) -> Result<(), StateError> {
-        let previous = self.write(Closure::Ours, |stored| {
-            if let Some(current) = stored {
-                if !current.value.is::<T>() {
-                    return Err(self.mismatch(current));
-                }
+        let previous = self.write(Closure::Ours, |stored| match stored {
+            // In place: a rerun's `set` allocates nothing.
+            Some(current) => match current.value.downcast_mut::<T>() {
+                Some(slot) => Ok(Some(std::mem::replace(slot, value))),
+                None => Err(self.mismatch(current)),
+            },
+            None => {
+                *stored = Some(Stored::new(value));
+                Ok(None)
             }
-            Ok(stored.replace(Stored::new(value)))
         })?;
+        // Dropped after the lock is released: a value's drop may use state.
         drop(previous);
         Ok(())
     }

@@ -200,7 +200,8 @@ fn functions() -> impl Strategy<Value = (TokenStream, bool)> {
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: 384,
+        // `PROPTEST_CASES=100000` for a longer run than `cargo test`'s.
+        cases: cases_or(384),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
@@ -237,4 +238,12 @@ proptest! {
         let out = use_state::expand(input);
         prop_assert!(syn::parse2::<syn::Expr>(out.clone()).is_ok(), "{out}");
     }
+}
+
+/// `PROPTEST_CASES` if set, else `default`: the bounded run of `cargo test`.
+fn cases_or(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default)
 }

@@ -29,7 +29,7 @@ mod redis;
 mod store;
 
 use std::any::Any;
-use std::sync::{Mutex, Once, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
 /// Without the feature a `persist = "redis"` function is a compile error
@@ -299,16 +299,32 @@ fn downcast<K: CacheKey, V: CacheValue>(erased: &Erased) -> &'static Cache<K, V>
 
 static REGISTRY: Mutex<Vec<&'static dyn ErasedCache>> = Mutex::new(Vec::new());
 
+/// The session-scoped caches, as a snapshot that a session end takes
+/// without copying: it visits these only, not every cache of the process.
+static SESSION_SCOPED: Mutex<Option<Arc<[&'static dyn ErasedCache]>>> = Mutex::new(None);
+
 fn register(cache: &'static dyn ErasedCache, session_scoped: bool) {
     REGISTRY
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(cache);
     if session_scoped {
+        {
+            let mut scoped = SESSION_SCOPED
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let mut caches = scoped.as_deref().unwrap_or_default().to_vec();
+            caches.push(cache);
+            *scoped = Some(caches.into());
+        }
         static HOOK: Once = Once::new();
         HOOK.call_once(|| {
             on_session_end(|session| {
-                for cache in registered() {
+                let caches = SESSION_SCOPED
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                for cache in caches.as_deref().unwrap_or_default() {
                     cache.purge_session(session.as_u64());
                 }
             });

@@ -104,7 +104,8 @@ fn entries() -> impl Strategy<Value = Vec<u8>> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        // `PROPTEST_CASES=100000` for a longer run than `cargo test`'s.
+        cases: cases_or(256),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
@@ -152,4 +153,12 @@ fn a_payload_declaring_a_huge_sequence_allocates_boundedly() {
     let bytes = well_formed(u64::MAX, payload.len() as u64, &payload);
     let largest = load_as::<Vec<u64>>(&dir.0, &bytes);
     assert!(largest <= ALLOWANCE, "{largest}");
+}
+
+/// `PROPTEST_CASES` if set, else `default`: the bounded run of `cargo test`.
+fn cases_or(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default)
 }

@@ -386,7 +386,7 @@ impl<V: CacheValue> Remote<V> {
                 .arg(&lease.token)
                 .arg(&lease.generations.0)
                 .arg(&lease.generations.1)
-                .arg(sealed)
+                .arg(&sealed)
                 .arg(redis_ttl_ms(ttl))
                 .arg(&tier.channel)
                 .arg(&message)
@@ -895,21 +895,32 @@ impl Tier {
     }
 
     /// Runs `run` on a pooled connection; `None` when the tier is down or
-    /// the command failed (an outage marks the tier down).
-    fn command<T>(&self, run: impl FnOnce(&mut Connection) -> RedisResult<T>) -> Option<T> {
+    /// the command failed (an outage marks the tier down). A pooled
+    /// connection that fails as in an outage may only be stale (its server
+    /// restarted since): the command is tried once more on a fresh one.
+    /// Every command of the tier can run twice harmlessly.
+    fn command<T>(&self, run: impl Fn(&mut Connection) -> RedisResult<T>) -> Option<T> {
         if !self.is_up() {
             return None;
         }
+        // Popped first: the pool's lock must not live through the command.
         let pooled = lock(&self.idle).pop();
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => match self.connect() {
-                Ok(conn) => conn,
-                Err(error) => {
-                    self.went_down(&error.to_string());
-                    return None;
+        if let Some(mut pooled) = pooled {
+            match run(&mut pooled) {
+                Ok(value) => {
+                    lock(&self.idle).push(pooled);
+                    return Some(value);
                 }
-            },
+                Err(error) if is_outage(&error) => {}
+                Err(error) => return self.refused(pooled, &error),
+            }
+        }
+        let mut conn = match self.connect() {
+            Ok(conn) => conn,
+            Err(error) => {
+                self.went_down(&error.to_string());
+                return None;
+            }
         };
         match run(&mut conn) {
             Ok(value) => {
@@ -920,14 +931,18 @@ impl Tier {
                 self.went_down(&error.to_string());
                 None
             }
-            Err(error) => {
-                log::debug!(target: "pagestate::redis", "Redis command failed: {error}");
-                if conn.is_open() {
-                    lock(&self.idle).push(conn);
-                }
-                None
-            }
+            Err(error) => self.refused(conn, &error),
         }
+    }
+
+    /// A command the server refused (a script error, say): the connection
+    /// is still good.
+    fn refused<T>(&self, conn: Connection, error: &RedisError) -> Option<T> {
+        log::debug!(target: "pagestate::redis", "Redis command failed: {error}");
+        if conn.is_open() {
+            lock(&self.idle).push(conn);
+        }
+        None
     }
 
     /// Marks the tier down: calls compute locally until it is back.
@@ -948,6 +963,11 @@ impl Tier {
     /// Marks the tier up again. Events may have been missed while it was
     /// down: memory copies go, so none outlives a clear made meanwhile.
     fn came_up(&self) {
+        if self.is_up() {
+            return;
+        }
+        // Connections from before the outage may lead to a dead server.
+        lock(&self.idle).clear();
         if self.up.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -1009,13 +1029,7 @@ impl Tier {
     /// Whether a fresh connection answers a PING now.
     fn probe(&self) -> bool {
         match self.connect() {
-            Ok(mut conn) => {
-                let pong = redis::cmd("PING").query::<String>(&mut conn).is_ok();
-                if pong {
-                    lock(&self.idle).push(conn);
-                }
-                pong
-            }
+            Ok(mut conn) => redis::cmd("PING").query::<String>(&mut conn).is_ok(),
             Err(_) => false,
         }
     }

@@ -285,26 +285,38 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     }
 
     /// Removes the memory entries whose key `doomed` accepts; computations
-    /// of those keys running now do not store their results.
+    /// of those keys running now do not store their results, and leave the
+    /// flight table, as in [`remove`](Self::remove).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn remove_memory_where(&self, doomed: impl Fn(&Scoped<K>) -> bool) {
         let mut writer = self.lock();
-        for (key, flight) in &writer.flights {
-            if doomed(key) {
+        writer.flights.retain(|key, flight| {
+            let cancel = doomed(key);
+            if cancel {
                 flight.cancel();
             }
-        }
+            !cancel
+        });
         let guard = self.map.guard();
-        let mut removed = 0;
+        let scoped = self.settings.session_scoped;
+        let (mut removed, mut unindexed) = (0, Vec::new());
         self.map.retain(
             |key, _| {
                 let keep = !doomed(key);
-                removed += usize::from(!keep);
+                if !keep {
+                    removed += 1;
+                    if scoped {
+                        unindexed.push(key.clone());
+                    }
+                }
                 keep
             },
             &guard,
         );
         writer.len -= removed;
+        for key in &unindexed {
+            writer.unindex(key);
+        }
     }
 
     /// Empties the memory side; running computations do not store their

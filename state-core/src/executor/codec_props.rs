@@ -41,7 +41,8 @@ fn frames() -> impl Strategy<Value = Vec<u8>> {
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: 512,
+        // `PROPTEST_CASES=100000` for a longer run than `cargo test`'s.
+        cases: cases_or(512),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
@@ -109,4 +110,12 @@ fn a_header_declaring_a_gigabyte_allocates_only_what_arrives() {
     });
     assert!(result.is_err(), "the frame is truncated");
     assert!(largest <= allowance(stream.len()), "{largest}");
+}
+
+/// `PROPTEST_CASES` if set, else `default`: the bounded run of `cargo test`.
+fn cases_or(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default)
 }

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Compile-time cost of #[cached]: the edit-run loop of a page app.
+
+Generates, side by side in one scratch workspace (target/compile-cost/):
+
+  ours-N    N functions `#[pagestate::cached(ttl = 60, max_entries = 100)]`
+  theirs-N  the same N functions with the `cached` crate,
+            `#[cached(ttl_secs = 60, max_size = 100)]` (cached 4.x's names)
+
+for N = 100 and N = 0, builds each once, then times incremental debug
+rebuilds after editing one line of `main` (median of --runs, the variants
+alternating so that machine load hits all alike). Prints wall time and CPU
+time (user + sys of cargo and rustc) per variant, the ratio ours/theirs at
+N = 100, and each side's cost per function.
+
+Usage: python3 benches/compile_cost.py [--runs 8] [--functions 100]
+Needs the `cached` crate in the local cargo cache (the peer benches use it);
+runs cargo with --offline.
+"""
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRATCH = ROOT / "target" / "compile-cost"
+
+
+def function_source(kind, i):
+    if kind == "ours":
+        attribute = "#[pagestate::cached(ttl = 60, max_entries = 100)]"
+    else:
+        attribute = "#[cached::proc_macro::cached(ttl_secs = 60, max_size = 100)]"
+    return (
+        f"{attribute}\n"
+        f"pub fn load_{i}(x: u64) -> u64 {{\n"
+        f"    x.wrapping_mul({i + 1}).rotate_left({i % 63})\n"
+        f"}}\n"
+    )
+
+
+def main_source(n, edit):
+    calls = "".join(f"    total = total.wrapping_add(load_{i}(seed));\n" for i in range(n))
+    return (
+        "fn main() {\n"
+        "    let seed = std::env::args().count() as u64;\n"
+        "    #[allow(unused_mut)]\n"
+        "    let mut total = 0_u64;\n"
+        "    let _ = seed;\n"
+        f"{calls}"
+        f"    println!(\"{{total}} edit {edit}\");\n"
+        "}\n"
+    )
+
+
+def write_crate(name, kind, n):
+    crate = SCRATCH / name
+    (crate / "src").mkdir(parents=True, exist_ok=True)
+    if kind == "ours":
+        dependency = f'pagestate = {{ path = "{ROOT}" }}'
+    else:
+        dependency = 'cached = "4.1"'
+    (crate / "Cargo.toml").write_text(
+        f'[package]\nname = "{name}"\nversion = "0.0.0"\nedition = "2021"\npublish = false\n\n'
+        f"[dependencies]\n{dependency}\n"
+    )
+    functions = "".join(function_source(kind, i) for i in range(n))
+    (crate / "src" / "functions.rs").write_text(functions)
+    set_edit(name, n, 0)
+
+
+def set_edit(name, n, edit):
+    main = "mod functions;\n#[allow(unused_imports)]\nuse functions::*;\n\n" + main_source(n, edit)
+    (SCRATCH / name / "src" / "main.rs").write_text(main)
+
+
+def cargo_build(name):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(
+        ["cargo", "build", "--offline", "--quiet", "-p", name],
+        cwd=SCRATCH,
+        check=True,
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=8)
+    parser.add_argument("--functions", type=int, default=100)
+    args = parser.parse_args()
+    n = args.functions
+
+    variants = [
+        (f"ours-{n}", "ours", n),
+        (f"theirs-{n}", "theirs", n),
+        ("ours-0", "ours", 0),
+        ("theirs-0", "theirs", 0),
+    ]
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    members = ", ".join(f'"{name}"' for name, _, _ in variants)
+    (SCRATCH / "Cargo.toml").write_text(
+        f"[workspace]\nmembers = [{members}]\nresolver = \"2\"\n"
+    )
+    # The repository's lock file pins the versions already in the local
+    # cache, so that --offline resolves.
+    shutil.copy(ROOT / "Cargo.lock", SCRATCH / "Cargo.lock")
+    for name, kind, count in variants:
+        write_crate(name, kind, count)
+
+    print("warming up (first builds)...", file=sys.stderr)
+    for name, _, _ in variants:
+        cargo_build(name)
+
+    times = {name: [] for name, _, _ in variants}
+    for run in range(1, args.runs + 1):
+        order = variants if run % 2 else list(reversed(variants))
+        for name, _, count in order:
+            set_edit(name, count, run)
+            times[name].append(cargo_build(name))
+        print(f"run {run}/{args.runs} done", file=sys.stderr)
+
+    def median(name, index):
+        return statistics.median(sample[index] for sample in times[name])
+
+    print(f"Incremental debug rebuild after editing one line of main, median of {args.runs}:")
+    print(f"| crate | wall | CPU |")
+    print(f"|---|---:|---:|")
+    for name, _, _ in variants:
+        print(f"| {name} | {median(name, 0):.3f} s | {median(name, 1):.3f} s |")
+    ours, theirs = f"ours-{n}", f"theirs-{n}"
+    for index, what in [(0, "wall"), (1, "CPU")]:
+        ratio = median(ours, index) / median(theirs, index)
+        per_ours = (median(ours, index) - median("ours-0", index)) / max(n, 1) * 1000
+        per_theirs = (median(theirs, index) - median("theirs-0", index)) / max(n, 1) * 1000
+        verdict = "met" if ratio <= 1.0 else "missed"
+        print(
+            f"{what}: {n} pagestate #[cached] vs {n} cached #[cached] = {ratio:.2f} "
+            f"(target <= 1.00: {verdict}); per function {per_ours:.1f} ms vs {per_theirs:.1f} ms"
+        )
+    load = os.getloadavg()[0]
+    print(f"load average at the end: {load:.2f}")
+
+
+if __name__ == "__main__":
+    main()

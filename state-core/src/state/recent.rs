@@ -1,0 +1,81 @@
+//! A per-thread memory of the slots `use_state!` reached last, so that a
+//! rerun finds its states without the session map's lock or hashing.
+//!
+//! A page reaches the same few states on every rerun, from the same page
+//! thread. Each entry remembers which session and which generation of its
+//! map (bumped when the session is closed) a slot was found in; any other
+//! session, or a closed one, misses and asks the map. Entries hold the slot
+//! weakly: a dropped session's values are never kept alive from here.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Weak};
+
+use super::Slot;
+use crate::session::{Session, SessionId};
+
+const ENTRIES: usize = 8;
+
+struct Entry {
+    session: SessionId,
+    generation: u64,
+    namespace: Option<Box<str>>,
+    key: Box<str>,
+    slot: Weak<Slot>,
+}
+
+struct Recent {
+    entries: [Option<Entry>; ENTRIES],
+    /// The entry the next miss replaces (round robin).
+    next: usize,
+}
+
+thread_local! {
+    static RECENT: RefCell<Recent> = const {
+        RefCell::new(Recent {
+            entries: [const { None }; ENTRIES],
+            next: 0,
+        })
+    };
+}
+
+/// The slot at (`namespace`, `key`) in `session`: from this thread's
+/// memory, or from the session's map (and then remembered).
+pub(super) fn slot(session: &Session, namespace: Option<&str>, key: &str) -> Arc<Slot> {
+    let map = session.state_map();
+    let generation = map.generation();
+    let id = session.id();
+    let remembered = RECENT
+        .try_with(|recent| {
+            let recent = recent.try_borrow().ok()?;
+            recent.entries.iter().flatten().find_map(|entry| {
+                (entry.session == id
+                    && entry.generation == generation
+                    && &*entry.key == key
+                    && entry.namespace.as_deref() == namespace)
+                    .then(|| entry.slot.upgrade())
+                    .flatten()
+            })
+        })
+        .ok()
+        .flatten();
+    if let Some(slot) = remembered {
+        return slot;
+    }
+    let slot = map.slot(namespace, key);
+    let _ = RECENT.try_with(|recent| {
+        if let Ok(mut recent) = recent.try_borrow_mut() {
+            let at = recent.next;
+            recent.next = (at + 1) % ENTRIES;
+            // The entry replaced drops here, after the borrow: dropping a
+            // `Weak` runs no user code.
+            recent.entries[at] = Some(Entry {
+                session: id,
+                generation,
+                namespace: namespace.map(Into::into),
+                key: key.into(),
+                slot: Arc::downgrade(&slot),
+            });
+        }
+    });
+    slot
+}
