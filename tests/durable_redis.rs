@@ -39,6 +39,7 @@ fn changes(values: Vec<Entry>, changed: &[&str], removed: &[&str]) -> Changes {
         snapshot: Snapshot {
             values,
             volatile: vec![(Some("page".into()), "plain".into())],
+            generation: 1,
         },
         changed: changed.iter().map(|k| (None, (*k).to_owned())).collect(),
         removed: removed.iter().map(|k| (None, (*k).to_owned())).collect(),
@@ -146,6 +147,7 @@ fn sessions_in_redis() {
         .build()
         .unwrap();
     runtime.block_on(moves_between_replicas());
+    runtime.block_on(returns_to_a_replica_with_a_stale_copy());
 }
 
 fn replica() -> App {
@@ -198,4 +200,43 @@ async fn moves_between_replicas() {
     shows(&mut moved, "count=3 name=Ada").await;
     send(&mut moved, json!({"t": "rerun", "triggers": ["key:add"]})).await;
     shows(&mut moved, "count=4 name=Ada").await;
+}
+
+/// Round robin without affinity: the tab goes back to a replica that still
+/// holds an older copy of its session, which must not win.
+async fn returns_to_a_replica_with_a_stale_copy() {
+    let (first, _first_task) = serve(replica()).await;
+    let (second, _second_task) = serve(replica()).await;
+    let store = RedisStore::new(Duration::from_secs(3600));
+    let (mut tab, id) = connect(first, None).await;
+    shows(&mut tab, "count=0").await;
+    send(&mut tab, json!({"t": "rerun", "triggers": ["key:add"]})).await;
+    shows(&mut tab, "count=1 ").await;
+    stored_count(&store, &id, 1).await;
+    drop(tab);
+    // The next connection goes to the other replica, which adopts it.
+    let (mut tab, _) = connect(second, Some(&id)).await;
+    shows(&mut tab, "count=1 ").await;
+    send(&mut tab, json!({"t": "rerun", "triggers": ["key:add"]})).await;
+    shows(&mut tab, "count=2 ").await;
+    stored_count(&store, &id, 2).await;
+    drop(tab);
+    // Back on the first replica, whose copy still says 1.
+    let (mut tab, back) = connect(first, Some(&id)).await;
+    assert_eq!(back, id);
+    shows(&mut tab, "count=2 ").await;
+    send(&mut tab, json!({"t": "rerun", "triggers": ["key:add"]})).await;
+    shows(&mut tab, "count=3 ").await;
+}
+
+async fn stored_count(store: &RedisStore, id: &str, count: u64) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let stored = tokio::task::block_in_place(|| store.load(id));
+        if stored.as_ref().and_then(|s| s.get(None, "count").cloned()) == Some(json!(count)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "stored: {stored:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -72,6 +72,11 @@ pub struct Snapshot {
     pub values: Vec<Entry>,
     /// States that held a value but are not durable.
     pub volatile: Vec<Address>,
+    /// Counts the session's stored versions: each [`changes`] makes the
+    /// next one, and [`adopt`] continues from the adopted one, so a host
+    /// holding an older copy can tell that another host moved on.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// One durable value of a [`Snapshot`].
@@ -192,6 +197,8 @@ struct Inner {
     restored: BTreeMap<Address, Value>,
     /// What the store holds, as of the last `changes` or `adopt`.
     written: BTreeMap<Address, Value>,
+    /// The generation of that stored version.
+    generation: u64,
 }
 
 fn registry(session: &Session) -> Arc<Registry> {
@@ -320,13 +327,20 @@ pub fn snapshot(session: &Session) -> Snapshot {
             })
             .collect(),
         volatile,
+        generation: 0,
     }
+}
+
+/// The generation of the session's stored version this process last wrote
+/// or adopted (0: none).
+pub fn generation(session: &Session) -> u64 {
+    lock(&registry(session)).generation
 }
 
 /// What changed since the last call (or [`adopt`]); `None` when nothing
 /// did. The result counts as written: the next call compares with it.
 pub fn changes(session: &Session) -> Option<Changes> {
-    let snapshot = snapshot(session);
+    let mut snapshot = snapshot(session);
     let now: BTreeMap<Address, &Value> = snapshot
         .values
         .iter()
@@ -352,6 +366,8 @@ pub fn changes(session: &Session) -> Option<Changes> {
         .into_iter()
         .map(|(at, value)| (at, value.clone()))
         .collect();
+    inner.generation += 1;
+    snapshot.generation = inner.generation;
     drop(inner);
     Some(Changes {
         snapshot,
@@ -383,6 +399,7 @@ pub fn adopt(session: &Session, stored: Snapshot) {
     }
     let registry = registry(session);
     let mut inner = lock(&registry);
+    inner.generation = stored.generation;
     for entry in stored.values {
         let at = (entry.namespace, entry.key);
         inner.written.insert(at.clone(), entry.value.clone());
@@ -455,6 +472,7 @@ mod tests {
                     value: Value::from("not a number"),
                 }],
                 volatile: Vec::new(),
+                generation: 1,
             },
         );
         assert_eq!(count(&session).get(), Ok(0));

@@ -75,10 +75,16 @@ impl Host {
 
     /// The stored session `offered`, when this host does not hold it live
     /// and the store has it.
+    ///
+    /// Also for a live session whose tab is away: another replica may have
+    /// served the tab meanwhile and stored a newer version (round-robin
+    /// balancing without affinity), which `attach` then takes instead.
     async fn stored(&self, offered: Option<&str>) -> Option<(String, Snapshot)> {
         let id = offered.filter(|id| store::valid_id(id))?;
-        if lock(&self.sessions).contains_key(id) {
-            return None;
+        if let Some(live) = lock(&self.sessions).get(id) {
+            if lock(&live.connection).1 {
+                return None;
+            }
         }
         let (store, _) = self.store.as_ref()?;
         let (store, id) = (Arc::clone(store), id.to_owned());
@@ -115,11 +121,19 @@ impl Host {
         stored: Option<(String, Snapshot)>,
     ) -> Option<(Arc<Live>, u64, bool)> {
         let mut sessions = lock(&self.sessions);
-        if let Some(live) = offered.and_then(|id| sessions.get(id)) {
-            let number = live.connect();
-            return Some((Arc::clone(live), number, false));
-        }
-        if sessions.len() >= self.config.max_sessions {
+        if let Some(live) = offered.and_then(|id| sessions.get(id)).cloned() {
+            let newer = stored.as_ref().is_some_and(|(_, snapshot)| {
+                snapshot.generation > durable::generation(&live.tab.session)
+            });
+            if !newer || lock(&live.connection).1 {
+                let number = live.connect();
+                return Some((live, number, false));
+            }
+            // Another host moved the session on: this copy is stale.
+            tracing::debug!(session = %live.id, "stale copy replaced by the stored session");
+            sessions.remove(&live.id);
+            live.tab.close();
+        } else if sessions.len() >= self.config.max_sessions {
             return None;
         }
         let tab = Tab::new(
@@ -168,7 +182,13 @@ impl Host {
             let mut sessions = lock(&host.sessions);
             let expired = *lock(&live.connection) == (number, false);
             if expired {
-                sessions.remove(&live.id);
+                // Unless a stored version replaced it under the same id.
+                if sessions
+                    .get(&live.id)
+                    .is_some_and(|held| Arc::ptr_eq(held, &live))
+                {
+                    sessions.remove(&live.id);
+                }
                 drop(sessions);
                 tracing::debug!(session = %live.tab.session.id(), "session closed after the reconnect grace");
                 live.tab.close();

@@ -189,6 +189,7 @@ mod tests {
                     value: count.into(),
                 }],
                 volatile: vec![(None, "plain".into())],
+                generation: 1,
             },
             changed: vec![(None, "count".into())],
             removed: Vec::new(),

@@ -13,6 +13,7 @@ use super::{valid_id, Changes, SessionStore, Snapshot};
 /// Fields of a session's hash that are not values.
 const FORMAT_FIELD: &str = "~format";
 const VOLATILE_FIELD: &str = "~volatile";
+const GENERATION_FIELD: &str = "~gen";
 const FORMAT: &str = "pagestate-session/1";
 
 /// Sessions stored in Redis: one hash per session,
@@ -51,6 +52,11 @@ fn parse(fields: HashMap<String, Vec<u8>>) -> Result<Snapshot, String> {
     let mut snapshot = Snapshot::default();
     for (name, bytes) in fields {
         if name == FORMAT_FIELD {
+            continue;
+        }
+        if name == GENERATION_FIELD {
+            let text = std::str::from_utf8(&bytes).map_err(|e| e.to_string())?;
+            snapshot.generation = text.parse().map_err(|_| format!("generation {text:?}"))?;
             continue;
         }
         if name == VOLATILE_FIELD {
@@ -103,6 +109,10 @@ impl SessionStore for RedisStore {
             (
                 VOLATILE_FIELD.to_owned(),
                 serde_json::to_vec(&changes.snapshot.volatile).unwrap_or_default(),
+            ),
+            (
+                GENERATION_FIELD.to_owned(),
+                changes.snapshot.generation.to_string().into_bytes(),
             ),
         ];
         for entry in &changes.snapshot.values {
