@@ -4,6 +4,8 @@
 //! started again on the same port, and the tab's session comes back.
 #![cfg(unix)]
 
+#[path = "support/redis_server.rs"]
+mod redis_server;
 #[path = "support/ws_tab.rs"]
 mod ws_tab;
 
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 use pagestate::use_state;
 use pagestate::web::store::{DiskStore, SessionStore};
 use pagestate::web::{ui, App, WIDGETS};
+use redis_server::RedisServer;
 use serde_json::json;
 use ws_tab::{connect, send, shows, Socket};
 
@@ -30,6 +33,7 @@ fn page() {
     }
     let name = ui::TextInput::new("Name").key("name").show();
     ui::text(format!("count={} name={name}", count.get().unwrap()));
+    ui::text(format!("served-by={}", std::process::id()));
 }
 
 /// The app, when this binary runs as the child of a test below.
@@ -45,10 +49,14 @@ fn durable_app_child() {
         .try_into()
         .unwrap();
     let address: SocketAddr = address.parse().unwrap();
-    App::new(page)
-        .address(address)
-        .session_store(DiskStore::open(dir, IDLE).unwrap())
-        .write_behind(Duration::from_millis(lag_ms.parse().unwrap()))
+    let app = App::new(page).address(address);
+    // "env": the store chosen by PAGESTATE_SESSION_STORE (the replicas).
+    let app = if dir == "env" {
+        app
+    } else {
+        app.session_store(DiskStore::open(dir, IDLE).unwrap())
+    };
+    app.write_behind(Duration::from_millis(lag_ms.parse().unwrap()))
         .run()
         .unwrap();
 }
@@ -58,10 +66,20 @@ struct AppProcess(Child);
 
 impl AppProcess {
     fn start(address: SocketAddr, dir: &Path, lag: Duration) -> AppProcess {
+        Self::start_with(address, dir, lag, &[])
+    }
+
+    fn start_with(
+        address: SocketAddr,
+        dir: &Path,
+        lag: Duration,
+        env: &[(&str, &str)],
+    ) -> AppProcess {
         let config = format!("{address}|{}|{}", dir.display(), lag.as_millis());
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--ignored", "--exact", "durable_app_child", "--nocapture"])
             .env(CHILD_ENV, config)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -99,14 +117,14 @@ fn free_address() -> SocketAddr {
         .unwrap()
 }
 
-async fn use_the_page(tab: &mut Socket) {
+async fn use_the_page(tab: &mut Socket) -> String {
     shows(tab, "count=0").await;
     for n in 1..=3 {
         send(tab, json!({"t": "rerun", "triggers": ["key:add"]})).await;
         shows(tab, &format!("count={n} ")).await;
     }
     send(tab, json!({"t": "rerun", "values": {"key:name": "Ada"}})).await;
-    shows(tab, "count=3 name=Ada").await;
+    shows(tab, "count=3 name=Ada").await
 }
 
 /// Connects with `id` until the restarted app answers.
@@ -163,4 +181,138 @@ async fn after_the_write_behind_lag_even_sigkill_loses_nothing() {
     let _restarted = AppProcess::start(address, dir.path(), lag);
     let mut tab = reconnect(address, &id).await;
     shows(&mut tab, "count=3 name=Ada").await;
+}
+
+/// haproxy in front of two replicas, round robin, no affinity: Debian's
+/// (`/usr/sbin/haproxy`), or `None` (said on stderr) without it unless `CI`.
+struct Haproxy {
+    child: Child,
+    /// Holds the config file while haproxy runs.
+    _config: tempfile::TempDir,
+}
+
+impl Haproxy {
+    fn start(front: SocketAddr, replicas: [SocketAddr; 2]) -> Option<Haproxy> {
+        let binary = Path::new("/usr/sbin/haproxy");
+        if !binary.is_file() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI: haproxy is required for the replicas test (apt-get install haproxy)"
+            );
+            eprintln!("SKIPPED replicas test: /usr/sbin/haproxy not found");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("haproxy.cfg");
+        std::fs::write(
+            &config,
+            format!(
+                "global\n    maxconn 100\n\
+                 defaults\n    mode http\n    timeout connect 2s\n    timeout client 60s\n\
+                 \x20   timeout server 60s\n    timeout tunnel 1h\n    retries 3\n\
+                 \x20   option redispatch\n\
+                 frontend app\n    bind {front}\n    default_backend replicas\n\
+                 backend replicas\n    balance roundrobin\n\
+                 \x20   server a {} check inter 200ms fall 1 rise 1\n\
+                 \x20   server b {} check inter 200ms fall 1 rise 1\n",
+                replicas[0], replicas[1]
+            ),
+        )
+        .unwrap();
+        let child = Command::new(binary)
+            .arg("-f")
+            .arg(&config)
+            .arg("-db")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(front).is_err() {
+            assert!(Instant::now() < deadline, "haproxy never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Haproxy {
+            child,
+            _config: dir,
+        })
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn served_by(main: &str) -> u32 {
+    let at = main.find("served-by=").expect("the page names its process") + 10;
+    main[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_survives_its_replica_behind_haproxy() {
+    let Some(redis) = RedisServer::start("a_tab_survives_its_replica_behind_haproxy") else {
+        return;
+    };
+    let url = redis.url();
+    let env = [
+        ("PAGESTATE_SESSION_STORE", "redis"),
+        ("PAGESTATE_REDIS_URL", url.as_str()),
+    ];
+    let dir = Path::new("env");
+    let lag = Duration::from_millis(50);
+    let addresses = [free_address(), free_address()];
+    let mut replicas = [
+        AppProcess::start_with(addresses[0], dir, lag, &env),
+        AppProcess::start_with(addresses[1], dir, lag, &env),
+    ];
+    let front = free_address();
+    let Some(_haproxy) = Haproxy::start(front, addresses) else {
+        return;
+    };
+    let (mut tab, id) = connect(front, None).await;
+    let main = use_the_page(&mut tab).await;
+    let serving = served_by(&main);
+    // Written behind: wait for the lag (the stored count), then kill.
+    let mut conn = redis.conn();
+    let key = format!("pagestate:session:{id}");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let count: Option<String> = redis::cmd("HGET")
+            .arg(&key)
+            .arg(r#"[null,"count"]"#)
+            .query(&mut conn)
+            .unwrap();
+        if count.as_deref() == Some("3") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never stored: {count:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let victim = replicas
+        .iter_mut()
+        .find(|replica| replica.0.id() == serving)
+        .expect("one of the replicas served the tab");
+    tokio::task::block_in_place(|| victim.signal(libc::SIGKILL));
+    drop(tab);
+    // The tab reconnects through haproxy (as its script does, until it
+    // gets through) and lands on the other replica.
+    let deadline = Instant::now() + PATIENCE;
+    let mut tab = loop {
+        if let Some((tab, adopted)) = ws_tab::try_connect(front, Some(&id)).await {
+            assert_eq!(adopted, id);
+            break tab;
+        }
+        assert!(Instant::now() < deadline, "never reconnected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let main = shows(&mut tab, "count=3 name=Ada").await;
+    assert_ne!(served_by(&main), serving, "served by the other replica");
 }

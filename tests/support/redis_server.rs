@@ -4,6 +4,8 @@
 //! Without `redis-server` on the machine, `start` says so on stderr and
 //! returns `None` (the test passes visibly skipped), unless `CI` is set:
 //! then it fails.
+// Each test file uses the part it needs.
+#![allow(dead_code)]
 
 use std::io::Write as _;
 use std::net::TcpListener;

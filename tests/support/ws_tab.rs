@@ -1,5 +1,7 @@
 //! A tab's side of the web host's WebSocket, for tests (tokio-tungstenite):
 //! connect with a session id, read frames, send reruns.
+// Each test file uses the part it needs.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,6 +19,13 @@ pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn connect(address: SocketAddr, session: Option<&str>) -> (Socket, String) {
+    try_connect(address, session)
+        .await
+        .expect("the host accepts the tab")
+}
+
+/// Connects and reads the hello; `None` when the connection fails.
+pub async fn try_connect(address: SocketAddr, session: Option<&str>) -> Option<(Socket, String)> {
     let url = match session {
         Some(id) => format!("ws://{address}/ws?session={id}"),
         None => format!("ws://{address}/ws"),
@@ -24,10 +33,17 @@ pub async fn connect(address: SocketAddr, session: Option<&str>) -> (Socket, Str
     let mut request = url.into_client_request().unwrap();
     let origin = HeaderValue::from_str(&format!("http://{address}")).unwrap();
     request.headers_mut().insert("origin", origin);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let hello = next(&mut socket).await;
-    let id = hello["session"].as_str().unwrap().to_owned();
-    (socket, id)
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.ok()?;
+    let hello = tokio::time::timeout(PATIENCE, socket.next())
+        .await
+        .ok()??
+        .ok()?;
+    let Message::Text(text) = hello else {
+        return None;
+    };
+    let hello: Value = serde_json::from_str(&text).ok()?;
+    let id = hello["session"].as_str()?.to_owned();
+    Some((socket, id))
 }
 
 pub async fn next(socket: &mut Socket) -> Value {
@@ -43,12 +59,14 @@ pub async fn next(socket: &mut Socket) -> Value {
     }
 }
 
-pub async fn shows(socket: &mut Socket, text: &str) {
+/// Reads frames until a completed run shows `text`; returns its main area.
+pub async fn shows(socket: &mut Socket, text: &str) -> String {
     loop {
         let frame = next(socket).await;
-        if frame["status"] == "complete" && frame["main"].as_str().is_some_and(|m| m.contains(text))
-        {
-            return;
+        if frame["status"] == "complete" {
+            if let Some(main) = frame["main"].as_str().filter(|main| main.contains(text)) {
+                return main.to_owned();
+            }
         }
     }
 }
