@@ -15,9 +15,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pagestate::use_state;
 use pagestate::web::store::{DiskStore, SessionStore};
 use pagestate::web::{ui, App, WIDGETS};
+use pagestate::{cached, use_state};
 use redis_server::RedisServer;
 use serde_json::json;
 use ws_tab::{connect, send, shows, Socket};
@@ -34,6 +34,17 @@ fn page() {
     let name = ui::TextInput::new("Name").key("name").show();
     ui::text(format!("count={} name={name}", count.get().unwrap()));
     ui::text(format!("served-by={}", std::process::id()));
+    // The replicas share their Redis: a job one computed is a hit on the other.
+    if std::env::var("PAGESTATE_SESSION_STORE").as_deref() == Ok("redis") {
+        let total = report(count.get().unwrap());
+        let hits = report::stats().redis_hits;
+        ui::text(format!("report={total} redis_hits={hits};"));
+    }
+}
+
+#[cached(persist = "redis")]
+fn report(count: u32) -> u64 {
+    u64::from(count) * 1_000
 }
 
 /// The app, when this binary runs as the child of a test below.
@@ -315,4 +326,9 @@ async fn a_tab_survives_its_replica_behind_haproxy() {
     };
     let main = shows(&mut tab, "count=3 name=Ada").await;
     assert_ne!(served_by(&main), serving, "served by the other replica");
+    // report(3), computed by the killed replica, is a Redis hit here.
+    assert!(
+        main.contains("report=3000 redis_hits=1;"),
+        "the other replica's cached job is a hit: {main}"
+    );
 }
