@@ -206,8 +206,8 @@ fn type_mismatch_never_touches_the_stored_value() {
         "state `shape` in the session namespace holds a `i64`, not a `alloc::string::String`: \
          access it as `i64`, or `clear()` it before storing another type"
     );
-    assert!(as_text.set("seven".into()).is_err());
-    assert!(as_text.update(|s| s.push('!')).is_err());
+    assert_eq!(as_text.set("seven".into()), Err(error.clone()));
+    assert_eq!(as_text.update(|s| s.push('!')), Err(error.clone()));
     assert!(!as_text.init(String::new));
     assert_eq!(as_int.get(), Ok(7), "a mistyped access changed the value");
     // Clearing is untyped: after it the key may take another type.
@@ -251,7 +251,7 @@ fn context_is_restored_after_a_panicking_page() {
                 panic!("page failed");
             })
         }));
-        assert!(result.is_err());
+        assert_eq!(panic_text(result).as_deref(), Some("page failed"));
         assert_eq!(ScriptRunContext::current().unwrap().session(), &outer);
     });
     assert!(ScriptRunContext::current().is_none());
@@ -317,7 +317,7 @@ fn a_guard_restores_the_context_when_its_thread_panics() {
         let _guard = ctx.attach();
         panic!("job failed");
     }));
-    assert!(result.is_err());
+    assert_eq!(panic_text(result).as_deref(), Some("job failed"));
     assert!(ScriptRunContext::current().is_none());
 }
 
