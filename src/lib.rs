@@ -11,6 +11,9 @@
 //!   persistence and single-flight;
 //! - **executors** that run a function on a thread pool or in worker
 //!   processes and make it awaitable from page code: [`executor`];
+//! - a **web host** (cargo feature `web`): `pagestate::web::App::new(page).run()`
+//!   serves a page function to browser tabs with Streamlit's rerun
+//!   semantics, and `pagestate::web::testing::AppTest` tests it in-process.
 //!
 //! Page code runs inside [`Session::run`], which makes the session's
 //! [`ScriptRunContext`] current on the thread:

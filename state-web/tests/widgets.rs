@@ -98,6 +98,12 @@ fn json_and_table_take_any_serialize() {
             },
         ]);
         ui::table(&[1, 2, 3]);
+        #[derive(Serialize)]
+        struct Unsorted {
+            zeta: u8,
+            alpha: u8,
+        }
+        ui::table(&[Unsorted { zeta: 1, alpha: 2 }]);
     });
     at.run();
     let json_text = &at.texts("json")[0];
@@ -109,7 +115,8 @@ fn json_and_table_take_any_serialize() {
         at.texts("table"),
         [
             "city\tpeople\nOslo\t700000\nBergen\t290000",
-            "value\n1\n2\n3"
+            "value\n1\n2\n3",
+            "zeta\talpha\n1\t2",
         ]
     );
     assert!(at.html(Area::Main).contains("<th>city</th>"));

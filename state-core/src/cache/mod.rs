@@ -208,6 +208,20 @@ impl CacheSlot {
     pub fn typed_redis<K: CacheKey, V: CacheValue + PersistValue>(
         &'static self,
     ) -> &'static Cache<K, V> {
+        // The hit path: creating the cache (and starting the tier) stays
+        // out of line.
+        match self.cache.get() {
+            Some(erased) => downcast(erased),
+            None => self.create_redis(),
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    #[cold]
+    #[inline(never)]
+    fn create_redis<K: CacheKey, V: CacheValue + PersistValue>(
+        &'static self,
+    ) -> &'static Cache<K, V> {
         let erased = self.cache.get_or_init(|| {
             let identity = self.identity();
             let erased = self.create::<K, V>(None, Some(redis::Remote::new(identity)));

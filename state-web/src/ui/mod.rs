@@ -6,7 +6,11 @@
 //!
 //! Every call is also a checkpoint: when the user interacts with the tab
 //! during a run, the run stops at its next call here and the page reruns
-//! with the new input (the unwinding is the host's, never shown as an error).
+//! with the new input (the unwinding is the host's, never shown as an error;
+//! like Streamlit's `RerunException`). A page that wraps `ui` calls in
+//! `std::panic::catch_unwind` must let payloads it does not know go on with
+//! `std::panic::resume_unwind`. A long computation without `ui` calls cannot
+//! be interrupted: call `ui` (a progress bar) now and then.
 //!
 //! Widgets return their current value, typed. Common calls are one-liners
 //! (`ui::button("Go")`, `ui::slider("Size", 1, 10)`); options go through
