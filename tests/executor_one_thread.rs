@@ -119,8 +119,10 @@ fn a_timeout_on_the_only_thread_is_followed_by_jobs_that_succeed() {
         Err(ExecError::Timeout(Duration::from_secs(1)))
     );
     // The abandoned job still holds the thread; the next job waits for it.
+    // (On a machine so loaded that it was still queued after a second, it
+    // never ran, and its receiver is gone: the send may fail.)
     let next = context_here();
-    release.send(()).unwrap();
+    let _ = release.send(());
     assert_eq!(block_on(next).map(|(_, context)| context), Ok(None));
     assert_eq!(ThreadPool::started_threads(), 1);
 }

@@ -358,6 +358,48 @@ fn form_sends_nothing_until_submit() {
     });
 }
 
+/// A form and, outside it, a counter button.
+fn form_and_counter_page() {
+    let count = use_state!("count", factory = || 0_u32);
+    if ui::Button::new("Add one").key("add").show() {
+        count.reduce(|n, by| n + by, 1).unwrap();
+    }
+    ui::text(format!("count: {}", count.get().unwrap()));
+    let (city, sent) = ui::form("trip", || {
+        let city = ui::TextInput::new("City").key("city").show();
+        (city, ui::form_submit_button("Go"))
+    });
+    ui::text(format!("going to: [{city}] {sent}"));
+}
+
+#[test]
+fn unsent_form_input_survives_other_reruns() {
+    run(async {
+        let Some(browser) = Browser::start("unsent_form_input_survives_other_reruns").await else {
+            return;
+        };
+        let url = serve(App::new(form_and_counter_page)).await;
+        let tab = browser.open(&url).await;
+        shows(&tab, "count: 0").await;
+        type_into(&tab, "city", "Paris").await;
+        // A rerun from outside the form: what was typed in the form stays
+        // in its box, unsent (Streamlit keeps it too).
+        click(&tab, "add").await;
+        shows(&tab, "count: 1").await;
+        let typed = tab
+            .js(
+                "return document.querySelector('[data-key=city] .ps-input').value;",
+                vec![],
+            )
+            .await;
+        assert_eq!(typed, json!("Paris"));
+        assert!(tab.body_text().await.contains("going to: [] false"));
+        click_on(&tab, "[data-testid=form_submit_button] button").await;
+        shows(&tab, "going to: [Paris] true").await;
+        browser.finish().await;
+    });
+}
+
 /// A keyed input shown only while a checkbox is ticked, and a counter.
 fn hiding_page() {
     let count = use_state!("count", factory = || 0_u32);

@@ -28,9 +28,43 @@
         // An expander's open/closed state belongs to the user.
         beforeAttributeUpdated: function (name, node) {
           return !(name === "open" && node.tagName === "DETAILS");
+        },
+        // What the user put in a form and has not submitted stays in its
+        // box through reruns caused elsewhere (as in Streamlit).
+        beforeNodeMorphed: function (node) {
+          return !unsent(node);
         }
       }
     });
+  }
+
+  // A form's control whose value differs from the one the server drew.
+  function unsent(node) {
+    if (!node.classList || !node.classList.contains("ps-input")) return false;
+    var widget = widgetOf(node);
+    if (!widget || !widget.hasAttribute("data-form")) return false;
+    if (node.type === "checkbox") return node.checked !== node.defaultChecked;
+    if (node.tagName === "SELECT") {
+      for (var i = 0; i < node.options.length; i++) {
+        if (node.options[i].selected !== node.options[i].defaultSelected) return true;
+      }
+      return false;
+    }
+    return node.value !== node.defaultValue;
+  }
+
+  // Once submitted, a form's values are the server's: later drawings
+  // apply to its controls again.
+  function markSent(input) {
+    if (input.type === "checkbox") {
+      input.defaultChecked = input.checked;
+    } else if (input.tagName === "SELECT") {
+      for (var i = 0; i < input.options.length; i++) {
+        input.options[i].defaultSelected = input.options[i].selected;
+      }
+    } else {
+      input.defaultValue = input.value;
+    }
   }
 
   function connect() {
@@ -138,6 +172,8 @@
         if (kind === "button" || kind === "form_submit_button") continue;
         var value = valueOf(member);
         if (value !== null) values[member.getAttribute("data-widget-id")] = value;
+        var input = member.querySelector(".ps-input");
+        if (input) markSent(input);
       }
     }
     send({ t: "rerun", values: values, triggers: [id] });
