@@ -332,3 +332,51 @@ async fn a_tab_survives_its_replica_behind_haproxy() {
         "the other replica's cached job is a hit: {main}"
     );
 }
+
+#[allow(dead_code)]
+#[path = "web_browser/support.rs"]
+mod browser;
+
+/// The same restart under Chromium: the tab's own script reconnects with
+/// its session id (from `sessionStorage`) once the app is back.
+#[test]
+fn chromium_tab_comes_back_after_sigterm() {
+    browser::run(async {
+        let Some(chromium) = browser::Browser::start("chromium_tab_comes_back_after_sigterm").await
+        else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let address = free_address();
+        let mut app = AppProcess::start(address, dir.path(), IDLE);
+        let tab = chromium.open(&format!("http://{address}/")).await;
+        tab.wait_text("count=0").await;
+        for n in 1..=3 {
+            tab.find("[data-key=\"add\"] button")
+                .await
+                .click()
+                .await
+                .expect("click");
+            tab.wait_text(&format!("count={n} ")).await;
+        }
+        let input = tab.find("[data-key=\"name\"] .ps-input").await;
+        input
+            .send_keys(&format!("Ada{}", char::from(fantoccini::key::Key::Enter)))
+            .await
+            .expect("type");
+        tab.wait_text("count=3 name=Ada").await;
+        let status = tokio::task::block_in_place(|| app.signal(libc::SIGTERM));
+        assert!(status.success(), "a clean shutdown: {status:?}");
+        let _restarted = AppProcess::start(address, dir.path(), IDLE);
+        // No reload: the page reconnects by itself and shows the state.
+        tab.wait_text("count=3 name=Ada").await;
+        let value = tab
+            .js(
+                "return document.querySelector('[data-key=\"name\"] .ps-input').value;",
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(value, serde_json::json!("Ada"));
+        chromium.finish().await;
+    });
+}
