@@ -333,7 +333,6 @@ async fn a_tab_survives_its_replica_behind_haproxy() {
     );
 }
 
-#[allow(dead_code)]
 #[path = "web_browser/support.rs"]
 mod browser;
 
