@@ -212,8 +212,11 @@ impl Tab {
     }
 
     /// Reads until a frame of a completed run numbered `at_least` or more;
-    /// returns whether its main area shows `expected`.
+    /// returns whether the main area then shows `expected`. A frame leaves
+    /// out an area that did not change since the previous one, so the main
+    /// area shown may have come in a frame sent while the run was drawing.
     async fn until_completed(&mut self, at_least: u64, expected: &str) -> Result<bool, String> {
+        let mut shown = false;
         loop {
             let message = tokio::time::timeout(REPLY_DEADLINE, self.socket.next())
                 .await
@@ -225,10 +228,13 @@ impl Tab {
             };
             let reply: Reply =
                 serde_json::from_str(text.as_str()).map_err(|error| format!("reply: {error}"))?;
+            if let Some(main) = reply.main {
+                shown = main.get().contains(expected);
+            }
             match reply.t {
                 "frame" if reply.status == "complete" && reply.runs_completed >= at_least => {
                     self.completed = reply.runs_completed;
-                    return Ok(reply.main.is_some_and(|main| main.get().contains(expected)));
+                    return Ok(shown);
                 }
                 "busy" => return Err("server busy".to_owned()),
                 _ => {}
