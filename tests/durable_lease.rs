@@ -1,0 +1,127 @@
+//! One process runs a session at a time: the lease of `RedisStore`, with
+//! two hosts (replicas in one process) sharing a `redis-server` this test
+//! starts.
+//!
+//! One test function: the Redis tier is configured once per process.
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+#[path = "support/ws_tab.rs"]
+mod ws_tab;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pagestate::use_state;
+use pagestate::web::store::RedisStore;
+use pagestate::web::{ui, App};
+use pagestate::{RedisConfig, RedisTier};
+use redis_server::RedisServer;
+use serde_json::json;
+use ws_tab::{connect, send, shows};
+
+const PREFIX: &str = "lease-test:";
+/// Short, so that a lease left behind does not make the test slow; long
+/// enough to be renewed on a loaded machine.
+const LEASE: Duration = Duration::from_secs(2);
+
+fn page() {
+    let count = use_state!("count", factory = || 0_u32, durable);
+    if ui::Button::new("Add").key("add").show() {
+        count.reduce(|n, by| n + by, 1).unwrap();
+    }
+    ui::text(format!("count={} ", count.get().unwrap()));
+}
+
+fn replica() -> App {
+    App::new(page)
+        .session_store(RedisStore::new(Duration::from_secs(3600)).lease(LEASE))
+        // Long: only the lease's release makes the session's state current
+        // in Redis when the tab moves.
+        .write_behind(Duration::from_secs(3600))
+}
+
+async fn serve(app: App) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(app.serve(listener));
+    address
+}
+
+#[test]
+fn one_replica_runs_a_session_at_a_time() {
+    let Some(server) = RedisServer::start("one_replica_runs_a_session_at_a_time") else {
+        return;
+    };
+    RedisTier::configure(
+        RedisConfig::from_env()
+            .url(server.url())
+            .prefix(PREFIX)
+            .connect_timeout(Duration::from_secs(5))
+            .command_timeout(Duration::from_secs(5)),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let hosts = [serve(replica()).await, serve(replica()).await];
+        alternating_clicks(hosts).await;
+        waits_for_the_holder(hosts, &server).await;
+    });
+}
+
+/// Two tabs holding one session id, on two replicas, alternate 100 clicks:
+/// none is lost.
+async fn alternating_clicks(hosts: [SocketAddr; 2]) {
+    let (mut tab, id) = connect(hosts[0], None).await;
+    shows(&mut tab, "count=0 ").await;
+    drop(tab);
+    for click in 1..=100 {
+        let (mut tab, served) = connect(hosts[click % 2], Some(&id)).await;
+        assert_eq!(served, id);
+        shows(&mut tab, &format!("count={} ", click - 1)).await;
+        send(&mut tab, json!({"t": "rerun", "triggers": ["key:add"]})).await;
+        shows(&mut tab, &format!("count={click} ")).await;
+    }
+    let (mut tab, _) = connect(hosts[1], Some(&id)).await;
+    shows(&mut tab, "count=100 ").await;
+}
+
+/// While one replica serves the session, the other does not run it: the
+/// tab waits (no hello, no frame) until the holder lets go, then shows the
+/// holder's latest count.
+async fn waits_for_the_holder(hosts: [SocketAddr; 2], server: &RedisServer) {
+    let (mut first, id) = connect(hosts[0], None).await;
+    shows(&mut first, "count=0 ").await;
+    send(&mut first, json!({"t": "rerun", "triggers": ["key:add"]})).await;
+    shows(&mut first, "count=1 ").await;
+    let lease_key = format!("{PREFIX}session:{id}:lease");
+    let mut conn = server.conn();
+    let held: Option<String> = redis::cmd("GET").arg(&lease_key).query(&mut conn).unwrap();
+    assert!(held.is_some(), "the serving replica holds the lease");
+
+    let waiting = tokio::spawn({
+        let id = id.clone();
+        async move { connect(hosts[1], Some(&id)).await }
+    });
+    // The holder keeps the session past the lease's ttl (it renews), and
+    // runs it: the other tab gets nothing meanwhile.
+    for n in 2..=4 {
+        tokio::time::sleep(LEASE / 2).await;
+        send(&mut first, json!({"t": "rerun", "triggers": ["key:add"]})).await;
+        shows(&mut first, &format!("count={n} ")).await;
+        assert!(
+            !waiting.is_finished(),
+            "second replica served a leased session"
+        );
+    }
+    drop(first);
+    let (mut second, served) = waiting.await.unwrap();
+    assert_eq!(served, id);
+    shows(&mut second, "count=4 ").await;
+    send(&mut second, json!({"t": "rerun", "triggers": ["key:add"]})).await;
+    shows(&mut second, "count=5 ").await;
+}
