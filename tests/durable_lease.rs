@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pagestate::use_state;
-use pagestate::web::store::RedisStore;
+use pagestate::web::store::{RedisStore, SessionStore};
 use pagestate::web::{ui, App};
 use pagestate::{RedisConfig, RedisTier};
 use redis_server::RedisServer;
@@ -61,6 +61,7 @@ fn one_replica_runs_a_session_at_a_time() {
             .command_timeout(Duration::from_secs(5)),
     )
     .unwrap();
+    lease_of_the_store(&server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -71,6 +72,47 @@ fn one_replica_runs_a_session_at_a_time() {
         alternating_clicks(hosts).await;
         waits_for_the_holder(hosts, &server).await;
     });
+}
+
+/// The store's lease: one owner at a time, under the prefix, expiring,
+/// released only by its owner.
+fn lease_of_the_store(server: &RedisServer) {
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+    let store = RedisStore::new(Duration::from_secs(3600)).lease(Duration::from_secs(60));
+    assert_eq!(store.lease_ttl(), Some(Duration::from_secs(60)));
+    let mut conn = server.conn();
+    let key = format!("{PREFIX}session:{ID}:lease");
+
+    assert!(store.acquire_lease(ID, "a"));
+    assert!(store.acquire_lease(ID, "a"), "the owner takes it again");
+    assert!(!store.acquire_lease(ID, "b"));
+    assert!(!store.renew_lease(ID, "b"));
+    let owner: String = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+    assert_eq!(owner, "a");
+    let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "ttl {ttl}");
+    assert!(store.renew_lease(ID, "a"));
+    // Only the owner releases it.
+    store.release_lease(ID, "b");
+    assert!(!store.acquire_lease(ID, "b"));
+    store.release_lease(ID, "a");
+    assert!(store.acquire_lease(ID, "b"));
+    assert!(!store.renew_lease(ID, "a"));
+    // A renewal takes back a lease nobody holds (nobody ran the session).
+    store.release_lease(ID, "b");
+    assert!(store.renew_lease(ID, "a"));
+    assert!(!store.acquire_lease(ID, "b"));
+
+    // A lease whose holder stops renewing expires.
+    let brief = RedisStore::new(Duration::from_secs(3600)).lease(Duration::from_millis(50));
+    store.release_lease(ID, "a");
+    assert!(brief.acquire_lease(ID, "dead"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !brief.acquire_lease(ID, "next") {
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    brief.release_lease(ID, "next");
 }
 
 /// Two tabs holding one session id, on two replicas, alternate 100 clicks:

@@ -48,14 +48,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
-/// Extends the lease (`KEYS[1]`) when `ARGV[1]` holds it.
-const RENEW: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0";
-
 /// Deletes the lease (`KEYS[1]`) when `ARGV[1]` holds it.
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -63,7 +55,6 @@ return 0";
 
 struct Scripts {
     acquire: redis::Script,
-    renew: redis::Script,
     release: redis::Script,
 }
 
@@ -71,7 +62,6 @@ fn scripts() -> &'static Scripts {
     static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
         acquire: redis::Script::new(ACQUIRE),
-        renew: redis::Script::new(RENEW),
         release: redis::Script::new(RELEASE),
     })
 }
@@ -246,11 +236,14 @@ impl SessionStore for RedisStore {
         }
     }
 
+    /// Also takes the lease back if it expired (a stalled host) or was
+    /// released (a reload's race) while nobody else took it: nobody ran
+    /// the session meanwhile.
     fn renew_lease(&self, id: &str, owner: &str) -> bool {
         if !valid_id(id) {
             return true;
         }
-        self.lease_script(&scripts().renew, id, owner)
+        self.lease_script(&scripts().acquire, id, owner)
             .is_none_or(|held| held == 1)
     }
 
