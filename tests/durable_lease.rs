@@ -71,6 +71,7 @@ fn one_replica_runs_a_session_at_a_time() {
         let hosts = [serve(replica()).await, serve(replica()).await];
         alternating_clicks(hosts).await;
         waits_for_the_holder(hosts, &server).await;
+        a_stopped_host_lets_go().await;
     });
 }
 
@@ -166,4 +167,38 @@ async fn waits_for_the_holder(hosts: [SocketAddr; 2], server: &RedisServer) {
     shows(&mut second, "count=4 ").await;
     send(&mut second, json!({"t": "rerun", "triggers": ["key:add"]})).await;
     shows(&mut second, "count=5 ").await;
+}
+
+/// A host that stops cleanly (SIGTERM, Ctrl-C: `serve_until`) stores its
+/// sessions and releases their leases: another replica adopts them at once,
+/// not after the lease's ttl (five minutes here, far beyond the test tab's
+/// patience of 30 s, and renewed only every 100 s).
+async fn a_stopped_host_lets_go() {
+    let long = || {
+        App::new(page)
+            .session_store(
+                RedisStore::new(Duration::from_secs(3600)).lease(Duration::from_secs(300)),
+            )
+            .write_behind(Duration::from_secs(3600))
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stopping = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stopping_task = tokio::spawn(long().serve_until(listener, async {
+        let _ = stopped.await;
+    }));
+    let other = serve(long()).await;
+
+    let (mut tab, id) = connect(stopping, None).await;
+    shows(&mut tab, "count=0 ").await;
+    send(&mut tab, json!({"t": "rerun", "triggers": ["key:add"]})).await;
+    shows(&mut tab, "count=1 ").await;
+    stop.send(()).unwrap();
+    stopping_task.await.unwrap().unwrap();
+    // A copy of the tab (the connection to the stopped host may linger)
+    // gets the session on the other replica.
+    let (mut moved, served) = connect(other, Some(&id)).await;
+    assert_eq!(served, id);
+    shows(&mut moved, "count=1 ").await;
+    drop(tab);
 }

@@ -2,7 +2,7 @@
 //! loop (axum's `examples/websockets` and `examples/chat` are the model).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -40,6 +40,8 @@ pub(crate) struct Host {
     store: Option<(Arc<dyn SessionStore>, Writer)>,
     /// This host's token in the leases of the sessions it runs.
     owner: String,
+    /// Set by the shutdown's [`flush`](Host::flush).
+    stopped: AtomicBool,
 }
 
 /// A session and the connection serving it (if any).
@@ -73,6 +75,7 @@ impl Host {
             sessions: Mutex::new(HashMap::new()),
             store,
             owner: new_session_id(),
+            stopped: AtomicBool::new(false),
         }
     }
 
@@ -93,6 +96,9 @@ impl Host {
         let deadline = Instant::now() + ttl * 3 + Duration::from_secs(1);
         let mut pause = Duration::from_millis(5);
         loop {
+            if self.stopped.load(Ordering::SeqCst) {
+                return false;
+            }
             let (store, key, owner) = (Arc::clone(&store), id.to_owned(), self.owner.clone());
             let taken = tokio::task::spawn_blocking(move || store.acquire_lease(&key, &owner))
                 .await
@@ -117,10 +123,20 @@ impl Host {
         };
         loop {
             tokio::time::sleep(ttl / 3).await;
-            let (store, key, owner) = (Arc::clone(&store), id.to_owned(), self.owner.clone());
-            let held = tokio::task::spawn_blocking(move || store.renew_lease(&key, &owner))
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let (renewing, key, owner) = (Arc::clone(&store), id.to_owned(), self.owner.clone());
+            let held = tokio::task::spawn_blocking(move || renewing.renew_lease(&key, &owner))
                 .await
                 .unwrap_or(true);
+            if self.stopped.load(Ordering::SeqCst) {
+                // Renewed across the shutdown's release: let go again.
+                let (store, key, owner) = (Arc::clone(&store), id.to_owned(), self.owner.clone());
+                let _ =
+                    tokio::task::spawn_blocking(move || store.release_lease(&key, &owner)).await;
+                return;
+            }
             if !held {
                 tracing::warn!(session = %id, "session lease lost: connection closed");
                 return;
@@ -149,17 +165,25 @@ impl Host {
             .flatten()
     }
 
-    /// Stores every live session's changes now, waiting until written (a
-    /// clean shutdown).
+    /// Stores every live session's changes now, waiting until written,
+    /// then releases their leases: a clean shutdown, after which this host
+    /// neither takes nor renews a lease (its connections end), so another
+    /// replica, or the restarted process, adopts the sessions at once.
     pub(crate) fn flush(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
         let Some((_, writer)) = &self.store else {
             return;
         };
         let live: Vec<Arc<Live>> = lock(&self.sessions).values().cloned().collect();
-        for live in live {
+        for live in &live {
             writer.dirty(&live.id, &live.tab.session);
         }
         writer.flush();
+        if let Some((store, _)) = self.leasing() {
+            for live in &live {
+                store.release_lease(&live.id, &self.owner);
+            }
+        }
     }
 
     /// The session with id `offered`, or a new one (with a new id) when
