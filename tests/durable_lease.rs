@@ -71,6 +71,7 @@ fn one_replica_runs_a_session_at_a_time() {
         let hosts = [serve(replica()).await, serve(replica()).await];
         alternating_clicks(hosts).await;
         waits_for_the_holder(hosts, &server).await;
+        a_lost_lease_ends_the_connection(hosts[0], &server).await;
         a_stopped_host_lets_go().await;
     });
 }
@@ -201,4 +202,36 @@ async fn a_stopped_host_lets_go() {
     assert_eq!(served, id);
     shows(&mut moved, "count=1 ").await;
     drop(tab);
+}
+
+/// A host that finds its lease taken by another (it stalled past the ttl
+/// and another replica adopted the session) stops serving the tab: the
+/// connection closes, and the tab reconnects.
+async fn a_lost_lease_ends_the_connection(host: SocketAddr, server: &RedisServer) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (mut tab, id) = connect(host, None).await;
+    shows(&mut tab, "count=0 ").await;
+    let mut conn = server.conn();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{PREFIX}session:{id}:lease"))
+        .arg("another replica")
+        .query(&mut conn)
+        .unwrap();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), tab.next())
+            .await
+            .expect("the connection ends within the renewal period");
+        match message {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+            Some(Ok(Message::Text(text))) => {
+                assert!(
+                    !text.contains("moved"),
+                    "a lost lease is not a takeover: {text}"
+                );
+            }
+            Some(Ok(_)) => {}
+        }
+    }
 }
