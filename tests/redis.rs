@@ -76,7 +76,7 @@ impl RedisServer {
             .spawn()
             .expect("start redis-server");
         self.process = Some(process);
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(mut conn) = self.try_connect() {
                 if redis::cmd("PING").query::<String>(&mut conn).is_ok() {

@@ -48,7 +48,7 @@ impl RedisServer {
             .spawn()
             .expect("start redis-server");
         let server = RedisServer { port, process };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(mut conn) = server.try_connect() {
                 if redis::cmd("PING").query::<String>(&mut conn).is_ok() {

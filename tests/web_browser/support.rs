@@ -54,7 +54,7 @@ pub const CHROMIUM_FLAGS: &[&str] = &[
 
 /// How long any awaited condition may take before the test fails. Generous:
 /// five engineers may be compiling on the same two cores.
-pub const DEADLINE: Duration = Duration::from_secs(20);
+pub const DEADLINE: Duration = Duration::from_secs(45);
 const POLL: Duration = Duration::from_millis(40);
 
 /// Writes a line on the real stderr, past libtest's output capture.
