@@ -23,7 +23,7 @@ use ws_tab::{connect, send, shows};
 const PREFIX: &str = "lease-test:";
 /// Short, so that a lease left behind does not make the test slow; long
 /// enough to be renewed on a loaded machine.
-const LEASE: Duration = Duration::from_secs(2);
+const LEASE: Duration = Duration::from_secs(5);
 
 fn page() {
     let count = use_state!("count", factory = || 0_u32, durable);
