@@ -2,7 +2,7 @@
 //! loop (axum's `examples/websockets` and `examples/chat` are the model).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -38,6 +38,10 @@ pub(crate) struct Host {
     sessions: Mutex<HashMap<String, Arc<Live>>>,
     /// Where sessions are stored (`None`: memory only), and its writer.
     store: Option<(Arc<dyn SessionStore>, Writer)>,
+    /// This host's token in the leases of the sessions it runs.
+    owner: String,
+    /// Set by the shutdown's [`flush`](Host::flush).
+    stopped: AtomicBool,
 }
 
 /// A session and the connection serving it (if any).
@@ -70,6 +74,73 @@ impl Host {
             config,
             sessions: Mutex::new(HashMap::new()),
             store,
+            owner: new_session_id(),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// The store, when its sessions need a lease, and the lease's ttl.
+    fn leasing(&self) -> Option<(Arc<dyn SessionStore>, Duration)> {
+        let (store, _) = self.store.as_ref()?;
+        store.lease_ttl().map(|ttl| (Arc::clone(store), ttl))
+    }
+
+    /// Takes the lease of session `id` for this host, waiting while
+    /// another process holds it: until it is released or expires, at most
+    /// three times its ttl and a second (then `false`: its holder is alive and
+    /// keeps it). `true` at once when the store needs no lease.
+    async fn take_lease(&self, id: &str) -> bool {
+        let Some((store, ttl)) = self.leasing() else {
+            return true;
+        };
+        let deadline = Instant::now() + ttl * 3 + Duration::from_secs(1);
+        let mut pause = Duration::from_millis(5);
+        loop {
+            if self.stopped.load(Ordering::SeqCst) {
+                return false;
+            }
+            let (store, key, owner) = (Arc::clone(&store), id.to_owned(), self.owner.clone());
+            let taken = tokio::task::spawn_blocking(move || store.acquire_lease(&key, &owner))
+                .await
+                .unwrap_or(false);
+            if taken {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tracing::debug!(session = %id, "session leased by another process: waiting");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// Renews this host's lease of session `id` while the connection
+    /// lasts; returns when the lease is lost (never without a lease).
+    async fn hold_lease(&self, id: &str) {
+        let Some((store, ttl)) = self.leasing() else {
+            return std::future::pending().await;
+        };
+        loop {
+            tokio::time::sleep(ttl / 3).await;
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let (renewing, key, owner) = (Arc::clone(&store), id.to_owned(), self.owner.clone());
+            let held = tokio::task::spawn_blocking(move || renewing.renew_lease(&key, &owner))
+                .await
+                .unwrap_or(true);
+            if self.stopped.load(Ordering::SeqCst) {
+                // Renewed across the shutdown's release: let go again.
+                let (store, key, owner) = (Arc::clone(&store), id.to_owned(), self.owner.clone());
+                let _ =
+                    tokio::task::spawn_blocking(move || store.release_lease(&key, &owner)).await;
+                return;
+            }
+            if !held {
+                tracing::warn!(session = %id, "session lease lost: connection closed");
+                return;
+            }
         }
     }
 
@@ -94,17 +165,25 @@ impl Host {
             .flatten()
     }
 
-    /// Stores every live session's changes now, waiting until written (a
-    /// clean shutdown).
+    /// Stores every live session's changes now, waiting until written,
+    /// then releases their leases: a clean shutdown, after which this host
+    /// neither takes nor renews a lease (its connections end), so another
+    /// replica, or the restarted process, adopts the sessions at once.
     pub(crate) fn flush(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
         let Some((_, writer)) = &self.store else {
             return;
         };
         let live: Vec<Arc<Live>> = lock(&self.sessions).values().cloned().collect();
-        for live in live {
+        for live in &live {
             writer.dirty(&live.id, &live.tab.session);
         }
         writer.flush();
+        if let Some((store, _)) = self.leasing() {
+            for live in &live {
+                store.release_lease(&live.id, &self.owner);
+            }
+        }
     }
 
     /// The session with id `offered`, or a new one (with a new id) when
@@ -174,6 +253,17 @@ impl Host {
                 return;
             }
             connection.1 = false;
+        }
+        if let (Some((store, _)), Some((_, writer))) = (self.leasing(), &self.store) {
+            // The next owner adopts the latest state: store it, then let go.
+            let (live, writer, owner) = (Arc::clone(live), writer.clone(), self.owner.clone());
+            tokio::task::spawn_blocking(move || {
+                writer.dirty(&live.id, &live.tab.session);
+                writer.flush();
+                if *lock(&live.connection) == (number, false) {
+                    store.release_lease(&live.id, &owner);
+                }
+            });
         }
         let host = Arc::clone(self);
         let live = Arc::clone(live);
@@ -281,8 +371,28 @@ async fn websocket(
 }
 
 async fn serve_socket(host: Arc<Host>, mut socket: WebSocket, offered: Option<String>) {
+    // One process runs a session at a time: the tab shows it is connecting
+    // until this host holds the session's lease, then adopts what the last
+    // holder stored.
+    let offered = offered.filter(|id| store::valid_id(id));
+    if let Some(id) = &offered {
+        if !host.take_lease(id).await {
+            tracing::warn!(session = %id, "session still leased by another process: connection closed");
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+    }
     let stored = host.stored(offered.as_deref()).await;
-    let Some((live, number, fresh)) = host.attach(offered.as_deref(), stored) else {
+    let attached = host.attach(offered.as_deref(), stored);
+    let leased = attached.as_ref().map(|(live, _, _)| live.id.as_str());
+    if let Some(id) = offered.as_deref().filter(|id| Some(*id) != leased) {
+        // Not served under this id (a new session, or none): let go.
+        if let Some((store, _)) = host.leasing() {
+            let (id, owner) = (id.to_owned(), host.owner.clone());
+            let _ = tokio::task::spawn_blocking(move || store.release_lease(&id, &owner)).await;
+        }
+    }
+    let Some((live, number, fresh)) = attached else {
         tracing::warn!(
             max = host.config.max_sessions,
             "session cap reached: new tab refused"
@@ -300,12 +410,25 @@ async fn serve_socket(host: Arc<Host>, mut socket: WebSocket, offered: Option<St
     let mut frames = live.tab.frames.subscribe();
     frames.mark_changed();
 
+    if offered.as_deref() != Some(live.id.as_str()) && !host.take_lease(&live.id).await {
+        // A new random id: nobody else can hold its lease.
+        tracing::warn!(session = %live.id, "new session's lease not taken");
+    }
     let hello = ServerMessage::Hello { session: &live.id }.to_json();
     if socket.send(Message::Text(hello.into())).await.is_ok() {
         if fresh {
             live.tab.request(RerunRequest::default());
         }
-        socket_loop(&live, &mut socket, &mut frames, &mut takeover, number).await;
+        let lease = host.hold_lease(&live.id);
+        socket_loop(
+            &live,
+            &mut socket,
+            &mut frames,
+            &mut takeover,
+            number,
+            lease,
+        )
+        .await;
     }
     host.disconnect(&live, number);
 }
@@ -321,8 +444,10 @@ async fn socket_loop(
     frames: &mut watch::Receiver<u64>,
     takeover: &mut watch::Receiver<u64>,
     number: u64,
+    lease: impl std::future::Future<Output = ()>,
 ) {
     let session = live.tab.session.id();
+    tokio::pin!(lease);
     // When the drawing of a running page is next looked at.
     let mut flush_at: Option<Instant> = None;
     // What the tab shows (hashes of main, sidebar), so unchanged areas are not resent,
@@ -382,6 +507,7 @@ async fn socket_loop(
                     }
                 }
             }
+            () = &mut lease => break,
             _ = takeover.changed() => {
                 if *takeover.borrow_and_update() != number {
                     // Another page of this tab (a reload) or a copy of it (a

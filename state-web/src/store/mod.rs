@@ -23,7 +23,7 @@ pub(crate) mod writer;
 
 pub use disk::DiskStore;
 #[cfg(feature = "redis")]
-pub use redis::RedisStore;
+pub use redis::{RedisStore, DEFAULT_LEASE};
 
 /// The environment variable that picks the store: `disk`, `redis`, `memory`.
 pub const STORE_VAR: &str = "PAGESTATE_SESSION_STORE";
@@ -51,6 +51,33 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Forgets session `id`.
     fn remove(&self, id: &str);
+
+    /// How long a session's lease lasts unless renewed, or `None` when the
+    /// store needs no lease: a store that only one process uses (disk)
+    /// cannot see a session run twice at once.
+    ///
+    /// With a lease, one process runs a session at a time: the host takes
+    /// the lease before it adopts a session, renews it while the tab is
+    /// connected, and releases it after storing the session's changes when
+    /// the tab goes.
+    fn lease_ttl(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Takes the lease of session `id` for `owner`, or extends it when
+    /// `owner` holds it already; `false` while another owner holds it.
+    fn acquire_lease(&self, _id: &str, _owner: &str) -> bool {
+        true
+    }
+
+    /// Extends `owner`'s lease of session `id`; `false` when `owner` no
+    /// longer holds it.
+    fn renew_lease(&self, _id: &str, _owner: &str) -> bool {
+        true
+    }
+
+    /// Gives up `owner`'s lease of session `id` (nothing if it holds none).
+    fn release_lease(&self, _id: &str, _owner: &str) {}
 }
 
 impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
@@ -62,6 +89,18 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     fn remove(&self, id: &str) {
         (**self).remove(id)
+    }
+    fn lease_ttl(&self) -> Option<Duration> {
+        (**self).lease_ttl()
+    }
+    fn acquire_lease(&self, id: &str, owner: &str) -> bool {
+        (**self).acquire_lease(id, owner)
+    }
+    fn renew_lease(&self, id: &str, owner: &str) -> bool {
+        (**self).renew_lease(id, owner)
+    }
+    fn release_lease(&self, id: &str, owner: &str) {
+        (**self).release_lease(id, owner)
     }
 }
 

@@ -2,6 +2,7 @@
 //! by replicas.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use pagestate_core::durable::{Address, Entry};
@@ -24,19 +25,84 @@ const FORMAT: &str = "pagestate-session/1";
 /// (`PAGESTATE_REDIS_URL`), key prefix (`PAGESTATE_REDIS_PREFIX`),
 /// timeouts and connections; configure them with
 /// [`RedisTier::configure`](pagestate_core::RedisTier::configure).
+///
+/// Each session has a lease, `{prefix}session:{id}:lease`, holding its
+/// owner's token: one replica runs a session at a time (see
+/// [`SessionStore::lease_ttl`]).
 #[derive(Debug)]
 pub struct RedisStore {
     idle: Duration,
+    lease: Duration,
+}
+
+/// How long a lease lasts unless renewed, by default.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// Takes the lease (`KEYS[1]`) for `ARGV[1]` for `ARGV[2]` ms, or extends
+/// it when `ARGV[1]` holds it.
+const ACQUIRE: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0";
+
+/// Deletes the lease (`KEYS[1]`) when `ARGV[1]` holds it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0";
+
+struct Scripts {
+    acquire: redis::Script,
+    release: redis::Script,
+}
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
+    SCRIPTS.get_or_init(|| Scripts {
+        acquire: redis::Script::new(ACQUIRE),
+        release: redis::Script::new(RELEASE),
+    })
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 impl RedisStore {
-    /// A store whose sessions expire after `idle` without a change.
+    /// A store whose sessions expire after `idle` without a change, with
+    /// leases of [`DEFAULT_LEASE`].
     pub fn new(idle: Duration) -> RedisStore {
-        RedisStore { idle }
+        RedisStore {
+            idle,
+            lease: DEFAULT_LEASE,
+        }
+    }
+
+    /// Leases last `lease` unless renewed (renewed every third of it while
+    /// the tab is connected): how long a replica that died holding a
+    /// session keeps others from adopting it.
+    pub fn lease(mut self, lease: Duration) -> RedisStore {
+        self.lease = lease;
+        self
     }
 
     fn key(id: &str) -> String {
         format!("{}session:{id}", RedisTier::config().prefix)
+    }
+
+    fn lease_key(id: &str) -> String {
+        format!("{}session:{id}:lease", RedisTier::config().prefix)
+    }
+
+    /// Runs a lease script; `None` while Redis is unreachable.
+    fn lease_script(&self, script: &redis::Script, id: &str, owner: &str) -> Option<i64> {
+        let key = Self::lease_key(id);
+        let ttl = millis(self.lease);
+        RedisTier::with_connection(|conn| script.key(&key).arg(owner).arg(ttl).invoke(conn))
     }
 }
 
@@ -136,9 +202,7 @@ impl SessionStore for RedisStore {
             }
             pipe.ignore();
         }
-        let idle_ms = u64::try_from(self.idle.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
+        let idle_ms = millis(self.idle);
         pipe.cmd("PEXPIRE").arg(&key).arg(idle_ms).ignore();
         if RedisTier::with_connection(|conn| pipe.query::<()>(conn)).is_none() {
             tracing::warn!(session = %id, "session not stored: Redis unreachable");
@@ -150,6 +214,42 @@ impl SessionStore for RedisStore {
             let key = Self::key(id);
             let _ =
                 RedisTier::with_connection(|conn| redis::cmd("DEL").arg(&key).query::<()>(conn));
+        }
+    }
+
+    fn lease_ttl(&self) -> Option<Duration> {
+        Some(self.lease)
+    }
+
+    /// While Redis is unreachable the session runs without a lease (there
+    /// is no shared session to protect then), logged.
+    fn acquire_lease(&self, id: &str, owner: &str) -> bool {
+        if !valid_id(id) {
+            return true;
+        }
+        match self.lease_script(&scripts().acquire, id, owner) {
+            Some(taken) => taken == 1,
+            None => {
+                tracing::warn!(session = %id, "Redis unreachable: session runs without a lease");
+                true
+            }
+        }
+    }
+
+    /// Also takes the lease back if it expired (a stalled host) or was
+    /// released (a reload's race) while nobody else took it: nobody ran
+    /// the session meanwhile.
+    fn renew_lease(&self, id: &str, owner: &str) -> bool {
+        if !valid_id(id) {
+            return true;
+        }
+        self.lease_script(&scripts().acquire, id, owner)
+            .is_none_or(|held| held == 1)
+    }
+
+    fn release_lease(&self, id: &str, owner: &str) {
+        if valid_id(id) {
+            let _ = self.lease_script(&scripts().release, id, owner);
         }
     }
 }
