@@ -340,14 +340,30 @@ mod browser;
 /// its session id (from `sessionStorage`) once the app is back.
 #[test]
 fn chromium_tab_comes_back_after_sigterm() {
+    chromium_tab_comes_back("chromium_tab_comes_back_after_sigterm", libc::SIGTERM);
+}
+
+/// And after SIGKILL, once the write-behind lag has passed: nothing to
+/// flush at exit, the writer had stored it all.
+#[test]
+fn chromium_tab_comes_back_after_sigkill() {
+    chromium_tab_comes_back("chromium_tab_comes_back_after_sigkill", libc::SIGKILL);
+}
+
+fn chromium_tab_comes_back(test: &'static str, signal: libc::c_int) {
     browser::run(async {
-        let Some(chromium) = browser::Browser::start("chromium_tab_comes_back_after_sigterm").await
-        else {
+        let Some(chromium) = browser::Browser::start(test).await else {
             return;
         };
         let dir = tempfile::tempdir().unwrap();
         let address = free_address();
-        let mut app = AppProcess::start(address, dir.path(), IDLE);
+        // With SIGTERM the exit flushes, so the writer may wait an hour.
+        let lag = if signal == libc::SIGKILL {
+            Duration::from_millis(50)
+        } else {
+            IDLE
+        };
+        let mut app = AppProcess::start(address, dir.path(), lag);
         let tab = chromium.open(&format!("http://{address}/")).await;
         tab.wait_text("count=0").await;
         for n in 1..=3 {
@@ -364,9 +380,33 @@ fn chromium_tab_comes_back_after_sigterm() {
             .await
             .expect("type");
         tab.wait_text("count=3 name=Ada").await;
-        let status = tokio::task::block_in_place(|| app.signal(libc::SIGTERM));
-        assert!(status.success(), "a clean shutdown: {status:?}");
-        let _restarted = AppProcess::start(address, dir.path(), IDLE);
+        if signal == libc::SIGKILL {
+            // SIGKILL flushes nothing: wait until the writer has stored it.
+            let id = tab
+                .js(
+                    "return sessionStorage.getItem('pagestate.session');",
+                    Vec::new(),
+                )
+                .await;
+            let id = id.as_str().expect("the tab's session id").to_owned();
+            let store = DiskStore::open(dir.path(), IDLE).unwrap();
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                let stored = store.load(&id);
+                let count = stored.as_ref().and_then(|s| s.get(None, "count").cloned());
+                let name = stored
+                    .as_ref()
+                    .and_then(|s| s.get(Some(WIDGETS), "name").cloned());
+                if count == Some(json!(3)) && name == Some(json!("Ada")) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "stored: {stored:?}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let status = tokio::task::block_in_place(|| app.signal(signal));
+        assert_eq!(status.success(), signal == libc::SIGTERM, "{status:?}");
+        let _restarted = AppProcess::start(address, dir.path(), lag);
         // No reload: the page reconnects by itself and shows the state.
         tab.wait_text("count=3 name=Ada").await;
         let value = tab
