@@ -171,20 +171,7 @@ async fn after_the_write_behind_lag_even_sigkill_loses_nothing() {
     let (mut tab, id) = connect(address, None).await;
     use_the_page(&mut tab).await;
     // Wait until the writer stored it (its lag has passed).
-    let store = DiskStore::open(dir.path(), IDLE).unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let stored = store.load(&id);
-        let count = stored.as_ref().and_then(|s| s.get(None, "count").cloned());
-        let name = stored
-            .as_ref()
-            .and_then(|s| s.get(Some(WIDGETS), "name").cloned());
-        if count == Some(json!(3)) && name == Some(json!("Ada")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "stored: {stored:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stored_count_3_and_ada(dir.path(), &id).await;
     let status = tokio::task::block_in_place(|| app.signal(libc::SIGKILL));
     assert!(!status.success());
     drop(tab);
@@ -333,6 +320,25 @@ async fn a_tab_survives_its_replica_behind_haproxy() {
     );
 }
 
+/// Waits until the disk store under `dir` holds session `id` with count 3
+/// and the name "Ada": the write-behind has stored what the tab did.
+async fn stored_count_3_and_ada(dir: &Path, id: &str) {
+    let store = DiskStore::open(dir, IDLE).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let stored = store.load(id);
+        let count = stored.as_ref().and_then(|s| s.get(None, "count").cloned());
+        let name = stored
+            .as_ref()
+            .and_then(|s| s.get(Some(WIDGETS), "name").cloned());
+        if count == Some(json!(3)) && name == Some(json!("Ada")) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "stored: {stored:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[path = "web_browser/support.rs"]
 mod browser;
 
@@ -389,20 +395,7 @@ fn chromium_tab_comes_back(test: &'static str, signal: libc::c_int) {
                 )
                 .await;
             let id = id.as_str().expect("the tab's session id").to_owned();
-            let store = DiskStore::open(dir.path(), IDLE).unwrap();
-            let deadline = Instant::now() + PATIENCE;
-            loop {
-                let stored = store.load(&id);
-                let count = stored.as_ref().and_then(|s| s.get(None, "count").cloned());
-                let name = stored
-                    .as_ref()
-                    .and_then(|s| s.get(Some(WIDGETS), "name").cloned());
-                if count == Some(json!(3)) && name == Some(json!("Ada")) {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "stored: {stored:?}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            stored_count_3_and_ada(dir.path(), &id).await;
         }
         let status = tokio::task::block_in_place(|| app.signal(signal));
         assert_eq!(status.success(), signal == libc::SIGTERM, "{status:?}");
