@@ -6,12 +6,11 @@
 //!
 //! Without `redis-server` on the machine, each test says so on stderr and
 //! passes, unless the environment variable `CI` is set: then it fails.
-//! Each test that ran against a server writes `pagestate redis test ran:
+//! Each test that started a server writes `pagestate redis test ran:
 //! <name>` to stderr, which `.ci/run` counts.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,138 +21,9 @@ use std::time::{Duration, Instant};
 
 use pagestate::{cached, clear_all_caches, RedisConfig, RedisTier};
 
-// --- a redis-server of the test's own ----------------------------------------
-
-/// A `redis-server` on a loopback port, killed when dropped.
-struct RedisServer {
-    binary: PathBuf,
-    port: u16,
-    process: Option<Child>,
-}
-
-impl RedisServer {
-    /// A fresh server on a free port; `None` (after saying why on stderr)
-    /// when `redis-server` is not installed and `CI` is not set.
-    fn start(test: &str) -> Option<RedisServer> {
-        let Some(binary) = redis_server_binary() else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI: `redis-server` is required for the Redis tests (apt-get install redis-server)"
-            );
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: `redis-server` not found (install Debian's redis-server, or set \
-                 REDIS_SERVER to its path)"
-            );
-            return None;
-        };
-        let port = free_port();
-        Some(RedisServer::start_on(binary, port))
-    }
-
-    fn start_on(binary: PathBuf, port: u16) -> RedisServer {
-        let mut server = RedisServer {
-            binary,
-            port,
-            process: None,
-        };
-        server.restart();
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server (again) on its port and waits until it answers.
-    fn restart(&mut self) {
-        assert!(self.process.is_none(), "already running");
-        let process = Command::new(&self.binary)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.process = Some(process);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(mut conn) = self.try_connect() {
-                if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "redis-server never answered");
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// `kill -9`, and waits until the process is gone.
-    fn kill(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            let _ = process.kill();
-            let _ = process.wait();
-        }
-    }
-
-    fn try_connect(&self) -> redis::RedisResult<redis::Connection> {
-        redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(2))
-    }
-
-    /// A raw connection, to look at or plant entries.
-    fn conn(&self) -> redis::Connection {
-        self.try_connect()
-            .expect("connect to the test's redis-server")
-    }
-
-    /// The value keys (not leases, generations) under `prefix`.
-    fn value_keys(&self, prefix: &str) -> Vec<String> {
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query(&mut self.conn())
-            .unwrap();
-        keys.into_iter()
-            .filter(|key| {
-                let rest = &key[prefix.len()..];
-                rest.len() == 65
-                    && rest.as_bytes()[32] == b':'
-                    && rest
-                        .bytes()
-                        .enumerate()
-                        .all(|(i, b)| i == 32 || b.is_ascii_hexdigit())
-            })
-            .collect()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn redis_server_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("REDIS_SERVER") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("redis-server"))
-        .find(|candidate| candidate.is_file())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// Marks a test as having run against a real server, for `.ci/run`'s count.
-fn ran(test: &str) {
-    let _ = writeln!(std::io::stderr(), "pagestate redis test ran: {test}");
-}
+#[path = "support/redis_server.rs"]
+mod redis_server;
+use redis_server::{free_port, redis_server_binary, RedisServer};
 
 // --- the functions under test, shared by the children -----------------------
 
@@ -693,7 +563,6 @@ fn two_processes_of_eight_threads_run_the_body_once() {
         assert!(report.starts_with("values=[25] "), "{report}");
     }
     assert_eq!(dir.runs_of("slow_square"), 1, "{reports:?}");
-    ran("two_processes_of_eight_threads_run_the_body_once");
 }
 
 #[test]
@@ -710,7 +579,6 @@ fn async_callers_under_tokio_and_block_on_in_two_processes_run_the_body_once() {
         assert!(report.starts_with("values=[25] "), "{report}");
     }
     assert_eq!(dir.runs_of("async_square"), 1, "{reports:?}");
-    ran(test);
 }
 
 #[test]
@@ -738,7 +606,6 @@ fn a_value_computed_in_one_process_is_a_redis_hit_in_another() {
         .query(&mut server.conn())
         .unwrap();
     assert!(leases.is_empty(), "{leases:?}");
-    ran(test);
 }
 
 #[test]
@@ -758,7 +625,6 @@ fn an_err_is_not_stored_in_redis() {
         "the Err ran again, the Ok came from Redis"
     );
     assert_eq!(server.value_keys(PREFIX).len(), 1);
-    ran(test);
 }
 
 /// One process holds a value in memory; another clears it (`mode`); the
@@ -775,7 +641,6 @@ fn clear_reaches_another_process(test: &str, mode: &str, expected: &str) {
     assert!(server.value_keys(PREFIX).is_empty(), "gone from Redis");
     holder.send("go");
     assert_eq!(holder.report(), "dropped=true value=49 runs=2");
-    ran(test);
 }
 
 #[test]
@@ -826,7 +691,6 @@ fn a_process_killed_mid_body_hands_the_key_over_when_its_lease_expires() {
         2,
         "the dead process's run and the waiter's"
     );
-    ran(test);
 }
 
 #[test]
@@ -858,7 +722,6 @@ fn ttl_expires_in_redis() {
         computed,
         "expired: computed again"
     );
-    ran(test);
 }
 
 #[test]
@@ -892,7 +755,6 @@ fn a_corrupt_or_foreign_value_in_redis_is_recomputed_and_replaced() {
     plant(&mut conn, redis::cmd("RPUSH").arg(&key).arg("a list"));
     assert_eq!(run_kid(&server, &dir.0, "square"), computed, "another type");
     assert_eq!(run_kid(&server, &dir.0, "square"), served);
-    ran(test);
 }
 
 #[test]
@@ -913,7 +775,6 @@ fn calls_succeed_through_redis_outages_and_the_tier_comes_back() {
          restarted: reconnected=true stored=1; \
          bounded=true"
     );
-    ran(test);
 }
 
 #[test]
@@ -936,7 +797,6 @@ fn a_redis_slower_than_the_command_timeout_is_an_outage_not_a_hang() {
         report,
         "value=4 bounded=true warnings=1 reconnected=true stored=2 runs=3"
     );
-    ran(test);
 }
 
 #[test]
@@ -958,5 +818,4 @@ fn apps_under_different_prefixes_share_a_server_without_sharing_entries() {
     assert_eq!(report, "cleared");
     assert_eq!(server.value_keys(PREFIX).len(), 1);
     assert!(server.value_keys("other-app:").is_empty());
-    ran(test);
 }
