@@ -15,7 +15,6 @@ use std::time::Duration;
 use pagestate::use_state;
 use pagestate::web::store::{RedisStore, SessionStore};
 use pagestate::web::{ui, App};
-use pagestate::{RedisConfig, RedisTier};
 use redis_server::RedisServer;
 use serde_json::json;
 use ws_tab::{connect, send, shows};
@@ -53,14 +52,7 @@ fn one_replica_runs_a_session_at_a_time() {
     let Some(server) = RedisServer::start("one_replica_runs_a_session_at_a_time") else {
         return;
     };
-    RedisTier::configure(
-        RedisConfig::from_env()
-            .url(server.url())
-            .prefix(PREFIX)
-            .connect_timeout(Duration::from_secs(5))
-            .command_timeout(Duration::from_secs(5)),
-    )
-    .unwrap();
+    server.configure_tier(PREFIX);
     lease_of_the_store(&server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

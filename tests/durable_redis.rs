@@ -17,7 +17,6 @@ use pagestate::durable::{Changes, Entry, Snapshot};
 use pagestate::use_state;
 use pagestate::web::store::{RedisStore, SessionStore};
 use pagestate::web::{ui, App};
-use pagestate::{RedisConfig, RedisTier};
 use redis_server::RedisServer;
 use serde_json::{json, Value};
 use ws_tab::{connect, send, shows};
@@ -60,14 +59,7 @@ fn sessions_in_redis() {
     let Some(server) = RedisServer::start("sessions_in_redis") else {
         return;
     };
-    RedisTier::configure(
-        RedisConfig::from_env()
-            .url(server.url())
-            .prefix(PREFIX)
-            .connect_timeout(Duration::from_secs(5))
-            .command_timeout(Duration::from_secs(5)),
-    )
-    .unwrap();
+    server.configure_tier(PREFIX);
     let mut conn = server.conn();
     let key = format!("{PREFIX}session:{ID}");
     let store = RedisStore::new(Duration::from_secs(3600));

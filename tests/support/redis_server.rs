@@ -93,6 +93,19 @@ impl RedisServer {
         redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(2))
     }
 
+    /// Points this process's Redis tier at this server under `prefix`, with
+    /// timeouts generous enough for a loaded machine.
+    pub fn configure_tier(&self, prefix: &str) {
+        pagestate::RedisTier::configure(
+            pagestate::RedisConfig::from_env()
+                .url(self.url())
+                .prefix(prefix)
+                .connect_timeout(Duration::from_secs(5))
+                .command_timeout(Duration::from_secs(5)),
+        )
+        .unwrap();
+    }
+
     /// A raw connection, to look at or plant entries.
     pub fn conn(&self) -> redis::Connection {
         self.try_connect()
