@@ -239,10 +239,11 @@ pub use pagestate_macros::use_state;
 /// - Hits read a lock-free map and touch no shared memory, so they scale
 ///   across threads; misses take one mutex per function.
 ///
-/// # The companion module
+/// # Cache controls
 ///
-/// `#[cached] fn load(..)` also defines a module `load` (functions and
-/// modules live in different namespaces) with the function's visibility:
+/// `#[cached] fn load(..)` also defines a type `load` with the function's
+/// visibility (functions and types live in different namespaces), an empty
+/// enum whose associated functions control the cache:
 ///
 /// - `load::clear()` empties the cache, in memory and on disk;
 /// - `load::stats()` returns its [`CacheStats`];
@@ -304,15 +305,11 @@ pub use pagestate_macros::use_state;
 ///
 /// - Not for methods: a function taking `self` is a compile error; cache a
 ///   free function taking the fields it needs, and call it from the method.
-///   Associated functions inside `impl` blocks are not supported either (a
-///   module cannot live there).
+///   Associated functions inside `impl` blocks are not supported either (the
+///   controls' type cannot live there).
 /// - Not generic over types (the cache is one `static`); lifetimes are fine.
-/// - The companion module takes the function's name in the type namespace:
+/// - The controls' type takes the function's name in the type namespace:
 ///   no module or type of that name may sit beside it.
-/// - The companion module sees the items of the enclosing *module*: a
-///   cached function declared inside another function's body cannot use
-///   that body's local types in its arguments' types or its `ttl`/`key`
-///   expressions.
 /// - A body that calls its own function with the same key cannot be served
 ///   (the inner call would wait for the outer one forever): on the same
 ///   thread, such a call panics with a message saying so. Through another

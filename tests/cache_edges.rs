@@ -247,3 +247,28 @@ fn a_ttl_of_duration_max_never_expires_on_disk() {
     assert_eq!(expiry, u64::MAX, "the entry never expires");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// --- a cached function inside a function body ------------------------------
+
+#[test]
+fn a_function_inside_a_body_may_use_the_body_s_local_types() {
+    #[derive(Clone, Hash, PartialEq, Eq)]
+    struct Region(&'static str);
+
+    const LOCAL_TTL: u64 = 60;
+    static LOCAL_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cached(ttl = Duration::from_secs(LOCAL_TTL), key = region.0.len())]
+    fn population(region: Region) -> usize {
+        LOCAL_RUNS.fetch_add(1, Ordering::SeqCst);
+        region.0.len() * 1000
+    }
+
+    assert_eq!(population(Region("north")), 5000);
+    assert_eq!(population(Region("south")), 5000, "same custom key: a hit");
+    assert_eq!(LOCAL_RUNS.load(Ordering::SeqCst), 1);
+    assert_eq!(population::stats().hits, 1);
+    assert!(population::invalidate(Region("east!")));
+    population::clear();
+    assert_eq!(population::stats().entries, 0);
+}

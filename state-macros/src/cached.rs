@@ -2,8 +2,8 @@
 //!
 //! Parse the options and the function, validate both (collecting every
 //! mistake), then expand into the function with its body behind the cache,
-//! plus a companion module of the same name (`load::clear()`, `stats()`,
-//! `invalidate(..)`) that owns the function's cache slot.
+//! plus a companion type of the same name (`load::clear()`, `stats()`,
+//! `invalidate(..)`) next to the hidden `static` that holds the cache.
 
 use std::hash::Hash;
 
@@ -144,6 +144,7 @@ impl Cached {
         } else {
             quote!(#private::Call)
         };
+        let slot = slot_name(name);
         let companion = self.companion(&key);
         let prelude = quote! {
             #[allow(unused_imports)]
@@ -157,7 +158,7 @@ impl Cached {
             #(#checks)*
             let __pagestate_key = #key;
             let __pagestate_call = #call_ty::new(
-                &#name::__PAGESTATE_CACHE,
+                &#slot,
                 &__pagestate_key,
                 __pagestate_outcome,
             );
@@ -324,7 +325,8 @@ impl Cached {
         key_tuple(parts)
     }
 
-    /// `mod <name>`: the cache slot, `clear`, `stats` and `invalidate`.
+    /// The cache slot, and `enum <name> {}` with `clear`, `stats` and
+    /// `invalidate`.
     fn companion(&self, key: &TokenStream) -> TokenStream {
         let private = private();
         let ItemFn { vis, sig, .. } = &self.function;
@@ -385,41 +387,54 @@ impl Cached {
             "Cache controls of the `#[cached]` function `{name_str}`: `clear`, `stats` and \
              `invalidate`."
         );
+        // The controls are associated functions of an uninhabited type named
+        // like the function (types and functions have separate namespaces,
+        // so `load::clear()` reads as it would on a module). A module would
+        // need `use super::*` to see the argument types, and a glob import
+        // per function makes name resolution quadratic in the number of
+        // functions; it would also get a codegen unit of its own. The
+        // functions are `#[inline(always)]`, copied into their callers even
+        // in debug builds, so they add no code where they are not called.
+        let slot = slot_name(name);
         quote! {
+            #[doc(hidden)]
+            #[allow(non_upper_case_globals)]
+            static #slot: #private::CacheSlot =
+                #private::CacheSlot::new(#private::CacheConfig {
+                    name: #name_str,
+                    module_path: ::core::module_path!(),
+                    fingerprint: #fingerprint,
+                    ttl: #ttl,
+                    max_entries: #max_entries,
+                    session_scoped: #session_scoped,
+                    persist: #persist,
+                    redis: #redis,
+                });
+
+            #requires_redis
+
             #[doc = #doc]
-            #vis mod #name {
-                #[allow(unused_imports)]
-                use super::*;
+            #[allow(non_camel_case_types)]
+            #vis enum #name {}
 
-                #requires_redis
-
-                #[doc(hidden)]
-                pub(super) static __PAGESTATE_CACHE: #private::CacheSlot =
-                    #private::CacheSlot::new(#private::CacheConfig {
-                        name: #name_str,
-                        module_path: ::core::module_path!(),
-                        fingerprint: #fingerprint,
-                        ttl: #ttl,
-                        max_entries: #max_entries,
-                        session_scoped: #session_scoped,
-                        persist: #persist,
-                        redis: #redis,
-                    });
-
+            impl #name {
                 /// Empties this function's cache, in memory and on disk or in
                 /// Redis.
+                #[inline(always)]
                 pub fn clear() {
-                    __PAGESTATE_CACHE.clear()
+                    #slot.clear()
                 }
 
                 /// Hits, misses and entries of this function's cache.
+                #[inline(always)]
                 pub fn stats() -> ::pagestate::CacheStats {
-                    __PAGESTATE_CACHE.stats()
+                    #slot.stats()
                 }
 
                 /// Drops the cached entry for these arguments (Streamlit's
                 /// `func.clear(*args)`); `true` if there was one.
                 #[allow(unused_variables, clippy::needless_lifetimes, clippy::too_many_arguments)]
+                #[inline(always)]
                 #[track_caller]
                 pub fn invalidate<#(#lifetimes),*>(#(#params),*) -> bool #where_clause {
                     use #private::{
@@ -428,7 +443,7 @@ impl Cached {
                     let __pagestate_key = #key;
                     // The value type does not matter to `invalidate`.
                     let __pagestate_call = #private::Call::new(
-                        &__PAGESTATE_CACHE,
+                        &#slot,
                         &__pagestate_key,
                         ::core::marker::PhantomData::<#private::Always<()>>,
                     );
@@ -437,6 +452,11 @@ impl Cached {
             }
         }
     }
+}
+
+/// The hidden `static` that holds a `#[cached] fn`'s cache, next to it.
+fn slot_name(name: &Ident) -> Ident {
+    format_ident!("__pagestate_cache_{}", name.unraw())
 }
 
 /// The key tuple of `parts`. std implements `Hash`, `Eq` and `Clone` for

@@ -16,7 +16,7 @@ use crate::attrs;
 use crate::private::private;
 
 /// `#[cached]` with an error: the user's function as written (the rest of
-/// the crate keeps compiling against it) and a companion module with
+/// the crate keeps compiling against it) and a companion type with
 /// `clear`, `stats` and `invalidate` of the signatures a correct expansion
 /// has.
 pub(crate) fn cached(
@@ -28,8 +28,8 @@ pub(crate) fn cached(
     let error = error.into_compile_error();
     let sig = &function.sig;
     if sig.receiver().is_some() {
-        // A method: a module cannot sit in an `impl` block, and the
-        // error says to write a free function instead.
+        // A method: the companion type cannot sit in an `impl` block, and
+        // the error says to write a free function instead.
         return quote!(#item #error);
     }
     let name = &sig.ident;
@@ -54,11 +54,11 @@ pub(crate) fn cached(
     quote! {
         #item
         #error
-        #[allow(dead_code)]
-        #vis mod #name {
-            #[allow(unused_imports)]
-            use super::*;
+        #[allow(dead_code, non_camel_case_types)]
+        #vis enum #name {}
 
+        #[allow(dead_code)]
+        impl #name {
             pub fn clear() {}
 
             pub fn stats() -> ::pagestate::CacheStats {

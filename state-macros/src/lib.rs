@@ -27,7 +27,7 @@ pub fn use_state(input: TokenStream) -> TokenStream {
 /// `#[cached(ttl = .., max_entries = .., scope = .., persist = .., key = ..)]`.
 ///
 /// See the `pagestate` crate documentation for the options and the
-/// companion module (`name::clear()`, `name::stats()`, `name::invalidate(..)`).
+/// cache controls (`name::clear()`, `name::stats()`, `name::invalidate(..)`).
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     cached::expand(args.into(), item.into()).into()

@@ -279,22 +279,27 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         if let Some(value) = self.get(&key) {
             return O::from_cached(value);
         }
-        self.call_missed(key, compute)
+        // The miss path is the same code for every body with these types:
+        // it takes the body behind `dyn`, so that it is compiled once per
+        // key and outcome type, not once per `#[cached]` function.
+        let mut compute = Some(compute);
+        self.call_missed(key, &mut || match compute.take() {
+            Some(compute) => compute(),
+            None => unreachable!("a call leads at most once"),
+        })
     }
 
-    fn call_missed<O, F>(&'static self, key: Scoped<K>, compute: F) -> O
+    /// The sync miss path; `compute` is called at most once.
+    fn call_missed<O>(&'static self, key: Scoped<K>, compute: &mut dyn FnMut() -> O) -> O
     where
         O: CacheOutput<Value = V>,
-        F: FnOnce() -> O,
     {
         let mut step = self.begin(&key, no_future);
-        let mut compute = Some(compute);
         loop {
             match step {
                 Step::Ready(outcome) => return outcome,
                 Step::Run(leader, ()) => {
-                    // `compute` is taken once: only one `Run` per call.
-                    let compute = compute.take().expect("a call leads at most once");
+                    // Only one `Run` per call.
                     let outcome = {
                         let _running = Running::enter(&leader.flight);
                         compute()
