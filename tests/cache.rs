@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,97 @@ impl Gate {
             .wait_timeout_while(arrived, Duration::from_secs(30), |a| *a < n)
             .unwrap();
         !timeout.timed_out() || *arrived >= n
+    }
+}
+
+/// How long a test waits for another thread to get somewhere before it
+/// fails: a bound that only a hang reaches, never a guess at how fast a
+/// thread runs.
+const HANG: Duration = Duration::from_secs(60);
+
+/// Polls `done` until it holds, or fails loudly after [`HANG`].
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + HANG;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not after {HANG:?}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Polls until exactly `n` calls wait for the running computation of the
+/// function whose stats `stats` reads ([`CacheStats::waiting`]): then each
+/// of them found that computation, and none will run the body while it
+/// lasts. Fails at once if `bodies` (the function's count of body runs)
+/// passes 1, or more than `n` calls wait: a caller ran the body instead of
+/// waiting.
+fn until_waiting(stats: fn() -> CacheStats, n: usize, bodies: &AtomicUsize) {
+    until(&format!("{n} calls waiting"), || {
+        let now = stats();
+        let runs = bodies.load(Ordering::SeqCst);
+        assert!(
+            runs <= 1,
+            "{runs} bodies ran at once: a caller did not wait"
+        );
+        assert!(now.waiting <= n, "more than {n} calls wait: {now:?}");
+        now.waiting == n
+    });
+}
+
+/// Holds bodies (threads block, futures wait) until the test opens it.
+struct Latch {
+    state: Mutex<(bool, Vec<Waker>)>,
+    opened: Condvar,
+}
+
+impl Latch {
+    const fn new() -> Self {
+        Latch {
+            state: Mutex::new((false, Vec::new())),
+            opened: Condvar::new(),
+        }
+    }
+
+    /// Blocks until the latch is open; fails after [`HANG`].
+    fn wait(&self) {
+        let state = self.state.lock().unwrap();
+        let (state, _) = self
+            .opened
+            .wait_timeout_while(state, HANG, |(open, _)| !*open)
+            .unwrap();
+        assert!(state.0, "the test never opened the latch");
+    }
+
+    /// Waits, without blocking the thread, until the latch is open.
+    fn opened(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| {
+            let mut state = self.state.lock().unwrap();
+            if state.0 {
+                return Poll::Ready(());
+            }
+            state.1.push(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+
+    /// Opens the latch: blocked bodies return, waiting futures wake.
+    fn open(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 = true;
+        state.1.drain(..).for_each(Waker::wake);
+        self.opened.notify_all();
+    }
+
+    /// Runs `step`, then opens the latch, also when `step` fails: no body is
+    /// left waiting for a test that has already failed.
+    fn open_after<T>(&self, step: impl FnOnce() -> T) -> T {
+        struct Open<'a>(&'a Latch);
+        impl Drop for Open<'_> {
+            fn drop(&mut self) {
+                self.0.open();
+            }
+        }
+        let _open = Open(self);
+        step()
     }
 }
 
@@ -330,6 +421,78 @@ async fn a_dropped_leader_future_hands_the_work_to_a_waiter() {
     assert_eq!(DROPPED_RUNS.load(Ordering::SeqCst), 2);
     assert_eq!(dropped_leader(1).await, 2);
     assert_eq!(DROPPED_RUNS.load(Ordering::SeqCst), 2);
+}
+
+// --- stats().waiting: a handshake for tests -------------------
+
+static COUNTED_RUNS: AtomicUsize = AtomicUsize::new(0);
+static COUNTED_RELEASE: Latch = Latch::new();
+
+#[cached]
+fn counted_wait(x: u64) -> u64 {
+    COUNTED_RUNS.fetch_add(1, Ordering::SeqCst);
+    COUNTED_RELEASE.wait();
+    x
+}
+
+#[test]
+fn stats_count_the_calls_waiting_for_a_running_computation() {
+    let _shared = shared();
+    thread::scope(|s| {
+        let leader = s.spawn(|| counted_wait(1));
+        until("the leader's body runs", || {
+            COUNTED_RUNS.load(Ordering::SeqCst) == 1
+        });
+        COUNTED_RELEASE
+            .open_after(|| {
+                assert_eq!(counted_wait::stats().waiting, 0, "a leader is not waiting");
+                let waiters: Vec<_> = (0..4).map(|_| s.spawn(|| counted_wait(1))).collect();
+                until_waiting(counted_wait::stats, 4, &COUNTED_RUNS);
+                waiters
+            })
+            .into_iter()
+            .chain([leader])
+            .for_each(|call| assert_eq!(call.join().unwrap(), 1));
+    });
+    let stats = counted_wait::stats();
+    assert_eq!(
+        (stats.waiting, stats.hits, stats.misses),
+        (0, 4, 1),
+        "the woken waiters still count as waiting"
+    );
+}
+
+static COUNTED_ASYNC_RUNS: AtomicUsize = AtomicUsize::new(0);
+static COUNTED_ASYNC_RELEASE: Latch = Latch::new();
+
+#[cached]
+async fn counted_async_wait(x: u64) -> u64 {
+    COUNTED_ASYNC_RUNS.fetch_add(1, Ordering::SeqCst);
+    COUNTED_ASYNC_RELEASE.opened().await;
+    x
+}
+
+#[test]
+fn a_dropped_waiting_future_no_longer_counts_as_waiting() {
+    let _shared = shared();
+    let leader = thread::spawn(|| futures::executor::block_on(counted_async_wait(1)));
+    until("the leader's body runs", || {
+        COUNTED_ASYNC_RUNS.load(Ordering::SeqCst) == 1
+    });
+    COUNTED_ASYNC_RELEASE.open_after(|| {
+        let mut waiter = Box::pin(counted_async_wait(1));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(waiter.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(counted_async_wait::stats().waiting, 1);
+        drop(waiter);
+        assert_eq!(
+            counted_async_wait::stats().waiting,
+            0,
+            "the dropped future still counts as waiting"
+        );
+    });
+    assert_eq!(leader.join().unwrap(), 1);
+    assert_eq!(COUNTED_ASYNC_RUNS.load(Ordering::SeqCst), 1);
 }
 
 // --- panics and errors ----------------------------------------------------

@@ -110,6 +110,8 @@ pub struct Cache<K, V> {
     writer: Mutex<Writer<K, V>>,
     hits: Striped,
     misses: AtomicU64,
+    /// Calls waiting for a flight now (`CacheStats::waiting`).
+    pub(crate) waiting: AtomicUsize,
     pub(crate) disk: Option<Disk<V>>,
     /// `persist = "redis"`.
     pub(crate) remote: Option<Remote<V>>,
@@ -133,6 +135,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             }),
             hits: Striped::default(),
             misses: AtomicU64::new(0),
+            waiting: AtomicUsize::new(0),
             disk,
             remote,
         }
@@ -362,6 +365,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             misses: self.misses.load(Ordering::Relaxed),
             redis_hits: self.remote.as_ref().map_or(0, Remote::hits),
             entries,
+            waiting: self.waiting.load(Ordering::Acquire),
         }
     }
 }
