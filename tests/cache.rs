@@ -2043,9 +2043,12 @@ fn one_entry_per_session(x: u64) -> u64 {
 
 #[test]
 fn ending_a_session_costs_its_own_entries_not_every_sessions() {
-    let _shared = shared();
-    const SESSIONS: usize = 20_000;
-    let sessions: Vec<Session> = (0..SESSIONS).map(|_| Session::new()).collect();
+    // Alone: the count of examined entries is the process's, and other
+    // tests end sessions too.
+    let _exclusive = exclusive();
+    let examined = pagestate::__private_0_1_0::session_purge_examined;
+    const SESSIONS: usize = 10_000;
+    let mut sessions: Vec<Session> = (0..SESSIONS).map(|_| Session::new()).collect();
     for (n, session) in sessions.iter().enumerate() {
         assert_eq!(
             session.run(|| one_entry_per_session(n as u64)),
@@ -2053,15 +2056,23 @@ fn ending_a_session_costs_its_own_entries_not_every_sessions() {
         );
     }
     assert_eq!(one_entry_per_session::stats().entries, SESSIONS);
-    let started = Instant::now();
-    drop(sessions);
-    let elapsed = started.elapsed();
-    assert_eq!(one_entry_per_session::stats().entries, 0);
-    // A session end that scans every session's entries makes this
-    // quadratic: 17.7 s in a debug build. Indexed by session it takes
-    // milliseconds; the bound leaves a loaded machine a wide margin.
-    assert!(
-        elapsed < Duration::from_secs(6),
-        "ending {SESSIONS} sessions took {elapsed:?}"
+
+    let before = examined();
+    drop(sessions.pop());
+    // A purge that scans every session's entries examines 10,000 here.
+    assert_eq!(
+        examined() - before,
+        1,
+        "ending one session of {SESSIONS} examined more than its own entry"
     );
+    assert_eq!(one_entry_per_session::stats().entries, SESSIONS - 1);
+
+    let before = examined();
+    drop(sessions);
+    assert_eq!(
+        examined() - before,
+        SESSIONS as u64 - 1,
+        "each session end examines its own entry only"
+    );
+    assert_eq!(one_entry_per_session::stats().entries, 0);
 }

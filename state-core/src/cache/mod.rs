@@ -46,7 +46,7 @@ pub use call::{
     ReturnsValue,
 };
 pub use key::{assert_key, assert_key_ref, executed, Always, CacheOutput, Executed};
-pub use store::Cache;
+pub use store::{session_purge_examined, Cache};
 
 #[cfg(feature = "redis")]
 pub use redis::{RedisAlreadyStarted, RedisConfig, RedisTier};
