@@ -1976,15 +1976,11 @@ fn a_waiter_of_a_computation_that_a_clear_cancelled_computes_afresh() {
     started_rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the leader started computing");
-    // A caller that comes while the leader computes: it waits for it (or,
-    // stalled past the clear, computes afresh; either way it must not get
-    // the leader's value once the clear has returned).
-    let (calling, is_calling) = std::sync::mpsc::channel();
-    let waiter = thread::spawn(move || {
-        calling.send(()).unwrap();
-        waited_on_while_cleared(1)
+    // A caller that comes while the leader computes, and waits for it.
+    let waiter = thread::spawn(|| waited_on_while_cleared(1));
+    until("the waiter waits for the leader", || {
+        waited_on_while_cleared::stats().waiting == 1
     });
-    is_calling.recv_timeout(Duration::from_secs(60)).unwrap();
     probe.generation.store(2, Ordering::SeqCst);
     waited_on_while_cleared::clear();
     release.send(()).unwrap();
