@@ -26,14 +26,15 @@ pub use executor::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 pub use session::{ContextGuard, ScriptRunContext, Session, SessionId};
 pub use state::{state, Namespace, StateError, StateRef};
 
-/// What macro expansions call. Not a public API: it changes without notice.
+/// What macro expansions call, and counters that pagestate's own tests read.
+/// Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::{
         assert_key, assert_key_ref, assert_outcome, assert_persisted_outcome, custom_key, executed,
-        typed_future, Always, Cache, CacheConfig, CacheOutput, CacheSlot, Call, CallCached,
-        CallInvalid, Executed, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, RedisCall,
-        Returns, ReturnsResult, ReturnsValue,
+        session_purge_examined, typed_future, Always, Cache, CacheConfig, CacheOutput, CacheSlot,
+        Call, CallCached, CallInvalid, Executed, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall,
+        RedisCall, Returns, ReturnsResult, ReturnsValue,
     };
     pub use crate::durable::{
         use_state_durable, DurableCodec, DurableFallback, DurableProbe, DurableViaSerde,

@@ -22,7 +22,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use event_listener::{Event, EventListener, Listener};
@@ -119,6 +119,26 @@ struct WakeOnDrop<'a>(&'a Event);
 impl Drop for WakeOnDrop<'_> {
     fn drop(&mut self) {
         self.0.notify(usize::MAX);
+    }
+}
+
+/// Counts a call in [`CacheStats::waiting`](super::CacheStats::waiting)
+/// while it waits for a flight; the count falls back when this drops: on
+/// wake-up, during a panic, and when an async caller drops its future.
+/// The waiter's listener is registered before the count rises, so a caller
+/// that sees the count knows the waiter will be woken by the flight's end.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn start(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::Release);
+        Waiting(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -313,7 +333,9 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                 }
                 Step::Wait(flight, listener, _) => {
                     self.refuse_reentry(&flight);
+                    let waiting = Waiting::start(&self.waiting);
                     listener.wait();
+                    drop(waiting);
                     if let Some(value) = self.take_from(&flight) {
                         return O::from_cached(value);
                     }
@@ -360,7 +382,10 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                     }
                     Step::Wait(flight, listener, make) => {
                         self.refuse_reentry(&flight);
+                        // Dropping this future here drops `waiting` too.
+                        let waiting = Waiting::start(&self.waiting);
                         listener.await;
+                        drop(waiting);
                         if let Some(value) = self.take_from(&flight) {
                             return O::from_cached(value);
                         }

@@ -46,7 +46,7 @@ pub use call::{
     ReturnsValue,
 };
 pub use key::{assert_key, assert_key_ref, executed, Always, CacheOutput, Executed};
-pub use store::Cache;
+pub use store::{session_purge_examined, Cache};
 
 #[cfg(feature = "redis")]
 pub use redis::{RedisAlreadyStarted, RedisConfig, RedisTier};
@@ -61,7 +61,7 @@ use store::Settings;
 /// ```
 /// # use pagestate_core::CacheStats;
 /// let stats = CacheStats::default();
-/// assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
+/// assert_eq!((stats.hits, stats.misses, stats.entries, stats.waiting), (0, 0, 0, 0));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -78,6 +78,15 @@ pub struct CacheStats {
     pub redis_hits: u64,
     /// Entries held in memory now (not counting entries only on disk).
     pub entries: usize,
+    /// Calls waiting now for an equal call's computation to finish
+    /// (single-flight), in this process. A call leaves the count when it
+    /// wakes, when it panics and (async) when its future is dropped; an
+    /// async call counts from its first poll. A leader waiting for another
+    /// process's computation (`persist = "redis"`) is not counted. Tests use
+    /// it as a handshake: once it reaches the number of callers they
+    /// started, each of them has found the running computation and will
+    /// wake when it ends.
+    pub waiting: usize,
 }
 
 /// Empties every cache of the process, as Streamlit's

@@ -110,6 +110,8 @@ pub struct Cache<K, V> {
     writer: Mutex<Writer<K, V>>,
     hits: Striped,
     misses: AtomicU64,
+    /// Calls waiting for a flight now (`CacheStats::waiting`).
+    pub(crate) waiting: AtomicUsize,
     pub(crate) disk: Option<Disk<V>>,
     /// `persist = "redis"`.
     pub(crate) remote: Option<Remote<V>>,
@@ -133,6 +135,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             }),
             hits: Striped::default(),
             misses: AtomicU64::new(0),
+            waiting: AtomicUsize::new(0),
             disk,
             remote,
         }
@@ -334,9 +337,11 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
 
     /// Frees every entry of session `session`, and keeps its running
     /// computations from storing theirs. Costs the session's own entries
-    /// (and the computations running now), whatever other sessions hold.
+    /// (and the computations running now), whatever other sessions hold;
+    /// it counts what it examines in [`session_purge_examined`].
     pub(crate) fn purge_session(&self, session: u64) {
         let mut writer = self.lock();
+        let mut examined = writer.flights.len();
         writer.flights.retain(|key, flight| {
             let ours = key.session == session;
             if ours {
@@ -344,15 +349,16 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             }
             !ours
         });
-        let Some(keys) = writer.by_session.remove(&session) else {
-            return;
-        };
-        let guard = self.map.guard();
-        for key in &keys {
-            if self.map.remove(key, &guard).is_some() {
-                writer.len -= 1;
+        if let Some(keys) = writer.by_session.remove(&session) {
+            examined += keys.len();
+            let guard = self.map.guard();
+            for key in &keys {
+                if self.map.remove(key, &guard).is_some() {
+                    writer.len -= 1;
+                }
             }
         }
+        PURGE_EXAMINED.fetch_add(examined as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn stats(&self) -> CacheStats {
@@ -362,8 +368,25 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             misses: self.misses.load(Ordering::Relaxed),
             redis_hits: self.remote.as_ref().map_or(0, Remote::hits),
             entries,
+            waiting: self.waiting.load(Ordering::Acquire),
         }
     }
+}
+
+/// What [`session_purge_examined`] returns.
+static PURGE_EXAMINED: AtomicU64 = AtomicU64::new(0);
+
+/// How many entries and running computations the purges of ended sessions
+/// have examined in this process, over every session-scoped cache.
+///
+/// A purge looks at the ended session's own entries (through the per-session
+/// index) and at the computations running in each cache at that moment, and
+/// counts each one it looks at. Tests use it to check that ending one
+/// session costs work in proportion to that session, not to every session's
+/// entries; a change to the purge must keep counting what it examines.
+#[doc(hidden)]
+pub fn session_purge_examined() -> u64 {
+    PURGE_EXAMINED.load(Ordering::Relaxed)
 }
 
 const STRIPES: usize = 8;
