@@ -1,37 +1,23 @@
-//! Single-flight: concurrent calls with an equal key run the body once.
+//! The single-flight table of one cache: the computations running now, one
+//! per key, and what a computation hands its waiters.
 //!
-//! The first caller that misses becomes the leader and registers a
-//! [`Flight`] under the cache's writer mutex; later callers with the same key
-//! find it there and wait on its event (blocking a sync caller, awaiting an
-//! async one under any executor). The leader holds a [`Leader`] guard whose
-//! `Drop` always runs, on success, on `Err`, on a panic and when an async
-//! caller drops its future: it stores the value (if there is one and nobody
-//! cleared the key meanwhile), removes the flight and wakes the waiters.
-//! Waiters take the leader's value; if there is none, or the key was
-//! cleared meanwhile, they start over, and one of them leads the next
-//! attempt. A clear takes the flight out of the table at once, so a call
-//! after the clear never waits for a computation from before it. Nothing
-//! is poisoned.
-//!
-//! A computation that waits for itself (its body calls the function again
-//! with the same key) could never finish. While a leader computes on a
-//! thread (a sync body, or one poll of an async one), its flight is marked
-//! as running there; a caller on that thread that finds the flight panics
-//! instead of waiting forever. The marks cost nothing on the hit path.
+//! This module owns the table's rules: at most one flight per key; a flight
+//! leaves the table when its leader finishes or when its key is cleared,
+//! invalidated or its session ends, and in the second case it is
+//! *cancelled*: its value is neither stored nor handed to waiters, so no
+//! call after the clear observes a value computed from before it. The table
+//! lives under the cache's writer lock (see `store.rs`); the call protocol
+//! that leads, waits and retries is in `compute.rs`.
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use event_listener::{Event, EventListener, Listener};
+use event_listener::{Event, EventListener};
+use foldhash::fast::RandomState;
 
-use super::expiry::Moment;
-use super::key::{CacheKey, CacheOutput, CacheValue, Scoped, GLOBAL};
-use super::redis::{Attempt, Lease, Wait};
-use super::store::Cache;
-use crate::session::ScriptRunContext;
+use super::key::{CacheKey, Scoped};
 
 /// One running computation of a key.
 pub(crate) struct Flight<V> {
@@ -53,68 +39,43 @@ impl<V> Flight<V> {
         }
     }
 
-    pub(crate) fn cancel(&self) {
+    fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
     }
 
-    fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
     }
-}
 
-/// What a caller found on the miss path.
-enum Lookup<K: CacheKey, V: CacheValue> {
-    Hit(V),
-    Wait(Arc<Flight<V>>, EventListener),
-    Lead(Leader<K, V>),
-}
+    /// The leader's value for its waiters; set once, by the leader only.
+    pub(crate) fn set_value(&self, value: V) {
+        let _ = self.value.set(value);
+    }
 
-/// The leader's duty to finish its flight, whatever happens to it.
-struct Leader<K: CacheKey, V: CacheValue> {
-    cache: &'static Cache<K, V>,
-    key: Scoped<K>,
-    flight: Arc<Flight<V>>,
-    expires: Option<Moment>,
-    /// The key's lease in Redis while this process computes it
-    /// (`persist = "redis"`); dropping it hands the key to other processes.
-    lease: Option<Lease>,
-}
+    /// The value the leader handed over, if it has and the flight was not
+    /// cancelled.
+    pub(crate) fn handed_over(&self) -> Option<&V> {
+        if self.is_cancelled() {
+            return None;
+        }
+        self.value.get()
+    }
 
-impl<K: CacheKey, V: CacheValue> Leader<K, V> {
-    /// Hands `value` to the waiters; `Drop` stores it.
-    fn complete(mut self, value: V, expires: Option<Moment>) {
-        self.expires = expires;
-        // The leader is the only writer of its flight's value.
-        let _ = self.flight.value.set(value);
+    /// A listener for the end of this flight. Register it under the writer
+    /// lock while the flight is in the table, so that its end cannot be
+    /// missed.
+    pub(crate) fn listen(&self) -> EventListener {
+        self.done.listen()
+    }
+
+    /// Wakes every waiter when dropped, also during a panic.
+    pub(crate) fn wake_on_drop(&self) -> WakeOnDrop<'_> {
+        WakeOnDrop(&self.done)
     }
 }
 
-impl<K: CacheKey, V: CacheValue> Drop for Leader<K, V> {
-    fn drop(&mut self) {
-        // The waiters wake even if a user's `Clone` below panics.
-        let _wake = WakeOnDrop(&self.flight.done);
-        let cache = self.cache;
-        let mut writer = cache.lock();
-        if writer
-            .flights
-            .get(&self.key)
-            .is_some_and(|current| Arc::ptr_eq(current, &self.flight))
-        {
-            writer.flights.remove(&self.key);
-        }
-        if let Some(value) = self.flight.value.get() {
-            if !self.flight.is_cancelled() {
-                cache.insert_locked(&mut writer, self.key.clone(), value.clone(), self.expires);
-            }
-        }
-        drop(writer);
-        // `_wake` drops here. Waiters registered their listeners under the
-        // writer lock while the flight was in the table, so none can miss it.
-    }
-}
-
-/// Wakes every waiter of a flight when dropped, also during a panic.
-struct WakeOnDrop<'a>(&'a Event);
+/// Wakes every waiter of a flight when dropped.
+pub(crate) struct WakeOnDrop<'a>(&'a Event);
 
 impl Drop for WakeOnDrop<'_> {
     fn drop(&mut self) {
@@ -122,343 +83,67 @@ impl Drop for WakeOnDrop<'_> {
     }
 }
 
-/// Counts a call in [`CacheStats::waiting`](super::CacheStats::waiting)
-/// while it waits for a flight; the count falls back when this drops: on
-/// wake-up, during a panic, and when an async caller drops its future.
-/// The waiter's listener is registered before the count rises, so a caller
-/// that sees the count knows the waiter will be woken by the flight's end.
-struct Waiting<'a>(&'a AtomicUsize);
+/// The flights of one cache by key. Only used under the writer lock.
+pub(crate) struct Flights<K, V>(HashMap<Scoped<K>, Arc<Flight<V>>, RandomState>);
 
-impl<'a> Waiting<'a> {
-    fn start(waiting: &'a AtomicUsize) -> Self {
-        waiting.fetch_add(1, Ordering::Release);
-        Waiting(waiting)
+impl<K, V> Default for Flights<K, V> {
+    fn default() -> Self {
+        Flights(HashMap::default())
     }
 }
 
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Release);
-    }
-}
-
-/// Where a call stands after its first look at the cache.
-enum Step<K: CacheKey, V: CacheValue, O, F, Fut> {
-    Ready(O),
-    Wait(Arc<Flight<V>>, EventListener, F),
-    /// Leading here while another process computes the key.
-    Remote(Leader<K, V>, Wait, F),
-    Run(Leader<K, V>, Fut),
-}
-
-impl<K: CacheKey, V: CacheValue> Cache<K, V> {
-    /// The key in the scope of this call: the caller's session for a
-    /// session-scoped cache.
-    #[track_caller]
-    pub(crate) fn scoped(&self, key: K) -> Scoped<K> {
-        Scoped {
-            session: scope_of(self.settings.session_scoped),
-            key,
-        }
+impl<K: CacheKey, V> Flights<K, V> {
+    /// The flight running for `key`, if any.
+    pub(crate) fn get(&self, key: &Scoped<K>) -> Option<&Arc<Flight<V>>> {
+        self.0.get(key)
     }
 
-    /// The miss path: a value stored meanwhile, a flight to wait for, or the
-    /// lead of a new flight.
-    fn lookup(&'static self, key: &Scoped<K>) -> Lookup<K, V> {
-        let mut writer = self.lock();
-        if let Some(value) = self.get(key) {
-            return Lookup::Hit(value);
-        }
-        if let Some(flight) = writer.flights.get(key) {
-            return Lookup::Wait(flight.clone(), flight.done.listen());
-        }
-        self.drop_expired_locked(&mut writer, key);
+    /// Registers a new flight for `key`, which has none.
+    pub(crate) fn start(&mut self, key: &Scoped<K>) -> Arc<Flight<V>> {
         let flight = Arc::new(Flight::new());
-        writer.flights.insert(key.clone(), flight.clone());
-        drop(writer);
-        self.count_miss();
-        Lookup::Lead(Leader {
-            cache: self,
-            key: key.clone(),
-            flight,
-            expires: None,
-            lease: None,
-        })
+        self.0.insert(key.clone(), flight.clone());
+        flight
     }
 
-    /// A leader first looks on disk; `Err` gives the lead back when the
-    /// value has to be computed.
-    fn load_from_disk(&self, leader: Leader<K, V>) -> Result<V, Leader<K, V>> {
-        match self.disk.as_ref().and_then(|disk| disk.load(&leader.key)) {
-            Some((value, expires)) => {
-                leader.complete(value.clone(), expires);
-                Ok(value)
+    /// Removes `flight` at the end of its leader's computation, unless a
+    /// clear has taken it out already (and maybe a newer flight took its
+    /// place).
+    pub(crate) fn finish(&mut self, key: &Scoped<K>, flight: &Arc<Flight<V>>) {
+        if self
+            .0
+            .get(key)
+            .is_some_and(|current| Arc::ptr_eq(current, flight))
+        {
+            self.0.remove(key);
+        }
+    }
+
+    /// Cancels the flight of `key`, if any.
+    pub(crate) fn cancel(&mut self, key: &Scoped<K>) {
+        if let Some(flight) = self.0.remove(key) {
+            flight.cancel();
+        }
+    }
+
+    /// Cancels the flights whose key `doomed` accepts; returns how many
+    /// flights it examined.
+    pub(crate) fn cancel_where(&mut self, doomed: impl Fn(&Scoped<K>) -> bool) -> usize {
+        let examined = self.0.len();
+        self.0.retain(|key, flight| {
+            let cancel = doomed(key);
+            if cancel {
+                flight.cancel();
             }
-            None => Err(leader),
+            !cancel
+        });
+        examined
+    }
+
+    /// Cancels every flight.
+    pub(crate) fn cancel_all(&mut self) {
+        for (_, flight) in self.0.drain() {
+            flight.cancel();
         }
-    }
-
-    /// Stores the `Ok` part of the leader's outcome (memory and disk) and
-    /// wakes the waiters; an outcome that is not cached only wakes them.
-    fn conclude<O: CacheOutput<Value = V>>(&self, mut leader: Leader<K, V>, outcome: &O) {
-        if let Some(value) = outcome.cached() {
-            if let (Some(remote), Some(lease)) = (&self.remote, leader.lease.take()) {
-                if !leader.flight.is_cancelled() {
-                    remote.store(value, lease, self.settings.ttl);
-                }
-            }
-            let expires = self.expiry_from_now();
-            if let Some(disk) = &self.disk {
-                if !leader.flight.is_cancelled() {
-                    disk.store(&leader.key, value, self.settings.ttl);
-                    // A clear or invalidate cancels the flight before it
-                    // deletes files: if it did so meanwhile, it may have
-                    // missed this file.
-                    if leader.flight.is_cancelled() {
-                        disk.remove(&leader.key);
-                    }
-                }
-            }
-            leader.complete(value.clone(), expires);
-        }
-    }
-
-    fn begin<O, F, Fut>(&'static self, key: &Scoped<K>, make: F) -> Step<K, V, O, F, Fut>
-    where
-        O: CacheOutput<Value = V>,
-        F: FnOnce() -> Fut,
-    {
-        if let Some(value) = self.get(key) {
-            return Step::Ready(O::from_cached(value));
-        }
-        match self.lookup(key) {
-            Lookup::Hit(value) => Step::Ready(O::from_cached(value)),
-            Lookup::Wait(flight, listener) => Step::Wait(flight, listener, make),
-            Lookup::Lead(leader) => self.lead(leader, make),
-        }
-    }
-
-    /// A leader looks on disk or in Redis before computing; in Redis it may
-    /// find another process computing the key, and wait for it.
-    fn lead<O, F, Fut>(&self, leader: Leader<K, V>, make: F) -> Step<K, V, O, F, Fut>
-    where
-        O: CacheOutput<Value = V>,
-        F: FnOnce() -> Fut,
-    {
-        let mut leader = match self.load_from_disk(leader) {
-            Ok(value) => return Step::Ready(O::from_cached(value)),
-            Err(leader) => leader,
-        };
-        let Some(remote) = &self.remote else {
-            return Step::Run(leader, make());
-        };
-        match remote.attempt(&leader.key) {
-            Attempt::Hit(value, expires) => {
-                leader.complete(value.clone(), expires);
-                Step::Ready(O::from_cached(value))
-            }
-            Attempt::Lead(lease) => {
-                leader.lease = lease;
-                Step::Run(leader, make())
-            }
-            Attempt::Wait(wait) => Step::Remote(leader, wait, make),
-        }
-    }
-
-    /// Panics if `flight` is computing on this thread right now: waiting
-    /// for it here would wait forever.
-    fn refuse_reentry(&self, flight: &Arc<Flight<V>>) {
-        if Running::is_running(flight) {
-            reentry_panic(self.settings.name);
-        }
-    }
-
-    /// The value a finished flight handed over, counted as a hit. A flight
-    /// cancelled by a clear, an invalidation or its session's end hands
-    /// over nothing: its value was computed from before, and the waiter
-    /// starts over.
-    fn take_from(&self, flight: &Flight<V>) -> Option<V> {
-        if flight.is_cancelled() {
-            return None;
-        }
-        let value = flight.value.get()?.clone();
-        self.count_hit();
-        Some(value)
-    }
-
-    /// A sync call: the cached value for `key`, or `compute`'s outcome.
-    #[doc(hidden)]
-    #[track_caller]
-    #[inline]
-    pub fn call<O, F>(&'static self, key: K, compute: F) -> O
-    where
-        O: CacheOutput<Value = V>,
-        F: FnOnce() -> O,
-    {
-        let key = self.scoped(key);
-        if let Some(value) = self.get(&key) {
-            return O::from_cached(value);
-        }
-        // The miss path is the same code for every body with these types:
-        // it takes the body behind `dyn`, so that it is compiled once per
-        // key and outcome type, not once per `#[cached]` function.
-        let mut compute = Some(compute);
-        self.call_missed(key, &mut || match compute.take() {
-            Some(compute) => compute(),
-            None => unreachable!("a call leads at most once"),
-        })
-    }
-
-    /// The sync miss path; `compute` is called at most once.
-    fn call_missed<O>(&'static self, key: Scoped<K>, compute: &mut dyn FnMut() -> O) -> O
-    where
-        O: CacheOutput<Value = V>,
-    {
-        let mut step = self.begin(&key, no_future);
-        loop {
-            match step {
-                Step::Ready(outcome) => return outcome,
-                Step::Run(leader, ()) => {
-                    // Only one `Run` per call.
-                    let outcome = {
-                        let _running = Running::enter(&leader.flight);
-                        compute()
-                    };
-                    self.conclude(leader, &outcome);
-                    return outcome;
-                }
-                Step::Remote(leader, wait, make) => {
-                    wait.block();
-                    step = self.lead(leader, make);
-                }
-                Step::Wait(flight, listener, _) => {
-                    self.refuse_reentry(&flight);
-                    let waiting = Waiting::start(&self.waiting);
-                    listener.wait();
-                    drop(waiting);
-                    if let Some(value) = self.take_from(&flight) {
-                        return O::from_cached(value);
-                    }
-                    step = self.begin(&key, no_future);
-                }
-            }
-        }
-    }
-
-    /// An `async` call: looks up `key` at once (in the caller's scope, now)
-    /// and returns a future that yields the cached value, waits for a
-    /// running computation of the same key, or runs `make()`'s future.
-    /// `make` runs only if this call leads a computation, and at most once.
-    fn start<O, F, Fut>(&'static self, key: Scoped<K>, make: F) -> impl Future<Output = O>
-    where
-        O: CacheOutput<Value = V>,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = O>,
-    {
-        let first = self.begin(&key, make);
-        async move {
-            let mut step = first;
-            loop {
-                match step {
-                    Step::Ready(outcome) => return outcome,
-                    Step::Run(leader, future) => {
-                        // Dropping this future drops `leader`: the waiters
-                        // wake and one of them computes instead.
-                        let mut future = pin!(future);
-                        let flight = &leader.flight;
-                        let outcome = std::future::poll_fn(|cx| {
-                            let _running = Running::enter(flight);
-                            future.as_mut().poll(cx)
-                        })
-                        .await;
-                        self.conclude(leader, &outcome);
-                        return outcome;
-                    }
-                    Step::Remote(leader, wait, make) => {
-                        // Dropping this future here drops `leader`: local
-                        // waiters take over.
-                        wait.done().await;
-                        step = self.lead(leader, make);
-                    }
-                    Step::Wait(flight, listener, make) => {
-                        self.refuse_reentry(&flight);
-                        // Dropping this future here drops `waiting` too.
-                        let waiting = Waiting::start(&self.waiting);
-                        listener.await;
-                        drop(waiting);
-                        if let Some(value) = self.take_from(&flight) {
-                            return O::from_cached(value);
-                        }
-                        step = self.begin(&key, make);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The body of a `#[cached] async fn`: call it inside the function's
-    /// future, so the lookup happens on its first poll, like the body would.
-    #[doc(hidden)]
-    #[track_caller]
-    pub fn call_async<O, Fut>(&'static self, key: K, body: Fut) -> impl Future<Output = O>
-    where
-        O: CacheOutput<Value = V>,
-        Fut: Future<Output = O>,
-    {
-        let key = self.scoped(key);
-        self.start(key, move || body)
-    }
-
-    /// The eager async entry point, for wrappers that must start work at
-    /// call time (such as `#[executor]` under `#[cached]`).
-    ///
-    /// At call time, in the caller's run context, it resolves the scope,
-    /// looks `key` up and, on a miss with no computation of `key` running,
-    /// takes the lead and calls `make` (so the computing future exists, and
-    /// may already be submitted somewhere, when this returns). A call that
-    /// finds a running computation does not call `make` unless that
-    /// computation ends without a value (`Err`, panic, dropped future) and
-    /// this call leads the retry. Only the `Ok` part of a `Result` outcome is
-    /// stored and handed to waiters.
-    ///
-    /// The returned future is `Send + 'static`; dropping it before it
-    /// completes gives up the lead (waiters retry), and it never blocks a
-    /// thread.
-    #[doc(hidden)]
-    #[track_caller]
-    pub fn call_eager<O, F, Fut>(
-        &'static self,
-        key: K,
-        make: F,
-    ) -> impl Future<Output = O> + Send + 'static
-    where
-        O: CacheOutput<Value = V> + Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = O> + Send + 'static,
-    {
-        let key = self.scoped(key);
-        self.start(key, make)
-    }
-
-    /// Drops the entry for `key` in the caller's scope (memory and disk).
-    #[doc(hidden)]
-    #[track_caller]
-    pub fn invalidate(&self, key: K) -> bool {
-        let key = self.scoped(key);
-        self.remove(&key)
-    }
-}
-
-/// The scope of a call now: the current session's id for a session-scoped
-/// cache, which needs a run context.
-#[track_caller]
-pub(crate) fn scope_of(session_scoped: bool) -> u64 {
-    if !session_scoped {
-        return GLOBAL;
-    }
-    match ScriptRunContext::with_current(|ctx| ctx.map(|ctx| ctx.session().id().as_u64())) {
-        Some(session) => session,
-        None => no_context_panic(),
     }
 }
 
@@ -471,10 +156,10 @@ thread_local! {
 /// Marks a flight as computing on this thread until dropped (also during a
 /// panic). The mark is the flight's address, which stays unique while the
 /// mark lives: the leader holds the flight.
-struct Running(usize);
+pub(crate) struct Running(usize);
 
 impl Running {
-    fn enter<V>(flight: &Arc<Flight<V>>) -> Running {
+    pub(crate) fn enter<V>(flight: &Arc<Flight<V>>) -> Running {
         let id = Arc::as_ptr(flight) as usize;
         // During thread teardown the list may be gone: then nothing is
         // marked, and nothing can be detected, but the call still works.
@@ -482,7 +167,9 @@ impl Running {
         Running(id)
     }
 
-    fn is_running<V>(flight: &Arc<Flight<V>>) -> bool {
+    /// Whether `flight` is computing on this thread right now: waiting for
+    /// it here would wait forever.
+    pub(crate) fn is_running<V>(flight: &Arc<Flight<V>>) -> bool {
         let id = Arc::as_ptr(flight) as usize;
         RUNNING
             .try_with(|running| running.borrow().contains(&id))
@@ -499,27 +186,4 @@ impl Drop for Running {
             }
         });
     }
-}
-
-#[cold]
-#[track_caller]
-fn reentry_panic(name: &str) -> ! {
-    panic!(
-        "#[cached] fn {name} called itself with the same arguments while computing them \
-         (on the same thread): the inner call would wait for the outer one forever. \
-         Call an uncached helper for the inner value, or give the inner call other arguments"
-    )
-}
-
-/// The sync path computes in place; it has no future to make.
-fn no_future() {}
-
-#[cold]
-#[track_caller]
-fn no_context_panic() -> ! {
-    panic!(
-        "#[cached(scope = \"session\")] was called outside a page run: no ScriptRunContext \
-         on this thread. Call it inside `Session::run(|| ...)`, or attach a captured \
-         context with `ScriptRunContext::attach` on the thread you spawned"
-    )
 }

@@ -14,6 +14,7 @@
 //! that [`clear_all_caches`] and session ends reach every cache.
 
 mod call;
+mod compute;
 mod envelope;
 mod expiry;
 mod flight;
@@ -291,7 +292,7 @@ impl CacheSlot {
     #[track_caller]
     pub fn invalidate<K: CacheKey>(&'static self, key: K) -> bool {
         let key = Scoped {
-            session: flight::scope_of(self.config.session_scoped),
+            session: compute::scope_of(self.config.session_scoped),
             key,
         };
         match self.cache.get() {

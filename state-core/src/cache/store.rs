@@ -11,14 +11,14 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 use foldhash::fast::RandomState;
 
 use super::expiry::Moment;
-use super::flight::Flight;
+use super::flight::Flights;
 use super::key::{CacheKey, CacheValue, Scoped};
 use super::persist::Disk;
 use super::redis::Remote;
@@ -51,7 +51,8 @@ impl<V> Entry<V> {
 
 /// The mutable side of a cache, behind its one mutex.
 pub(crate) struct Writer<K, V> {
-    pub(crate) flights: HashMap<Scoped<K>, Arc<Flight<V>>, RandomState>,
+    /// The computations running now (single-flight).
+    pub(crate) flights: Flights<K, V>,
     /// Keys in insertion order with their insertion numbers; an item whose
     /// number no longer matches the map's entry is stale and skipped. Kept
     /// only when entries can expire or be evicted.
@@ -127,7 +128,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             settings,
             map: papaya::HashMap::with_hasher(RandomState::default()),
             writer: Mutex::new(Writer {
-                flights: HashMap::default(),
+                flights: Flights::default(),
                 order: VecDeque::new(),
                 next_seq: 0,
                 len: 0,
@@ -267,9 +268,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     /// afresh instead of waiting for a value from before the removal.
     pub(crate) fn remove(&self, key: &Scoped<K>) -> bool {
         let mut writer = self.lock();
-        if let Some(flight) = writer.flights.remove(key) {
-            flight.cancel();
-        }
+        writer.flights.cancel(key);
         let guard = self.map.guard();
         let in_memory = self.map.remove(key, &guard).is_some();
         if in_memory {
@@ -293,13 +292,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn remove_memory_where(&self, doomed: impl Fn(&Scoped<K>) -> bool) {
         let mut writer = self.lock();
-        writer.flights.retain(|key, flight| {
-            let cancel = doomed(key);
-            if cancel {
-                flight.cancel();
-            }
-            !cancel
-        });
+        writer.flights.cancel_where(&doomed);
         let guard = self.map.guard();
         let scoped = self.settings.session_scoped;
         let (mut removed, mut unindexed) = (0, Vec::new());
@@ -326,9 +319,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     /// results, and calls from now on do not wait for them.
     pub(crate) fn clear_memory(&self) {
         let mut writer = self.lock();
-        for (_, flight) in writer.flights.drain() {
-            flight.cancel();
-        }
+        writer.flights.cancel_all();
         self.map.pin().clear();
         writer.order.clear();
         writer.by_session.clear();
@@ -341,14 +332,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     /// it counts what it examines in [`session_purge_examined`].
     pub(crate) fn purge_session(&self, session: u64) {
         let mut writer = self.lock();
-        let mut examined = writer.flights.len();
-        writer.flights.retain(|key, flight| {
-            let ours = key.session == session;
-            if ours {
-                flight.cancel();
-            }
-            !ours
-        });
+        let mut examined = writer.flights.cancel_where(|key| key.session == session);
         if let Some(keys) = writer.by_session.remove(&session) {
             examined += keys.len();
             let guard = self.map.guard();
@@ -370,6 +354,19 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             entries,
             waiting: self.waiting.load(Ordering::Acquire),
         }
+    }
+}
+
+/// Events from other processes reach the memory of a `persist = "redis"`
+/// cache through this.
+#[cfg(feature = "redis")]
+impl<K: CacheKey, V: CacheValue> super::redis::MemoryCopy for Cache<K, V> {
+    fn drop_all(&self) {
+        self.clear_memory();
+    }
+
+    fn drop_key(&self, key_hash: u128) {
+        self.remove_memory_where(|key| super::key::stable_hash(key) == key_hash);
     }
 }
 

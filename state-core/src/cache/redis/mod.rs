@@ -51,8 +51,7 @@ mod tier;
 use self::tier::{is_outage, lock, millis, Job, Tier};
 use super::envelope::Envelope;
 use super::expiry::Moment;
-use super::key::{stable_hash, CacheKey, CacheValue, PersistValue, Scoped};
-use super::store::Cache;
+use super::key::{stable_hash, CacheValue, PersistValue, Scoped};
 
 /// The environment variable naming the Redis server.
 pub const URL_VAR: &str = "PAGESTATE_REDIS_URL";
@@ -717,16 +716,6 @@ impl Drop for Waiting {
 pub(crate) trait MemoryCopy: Send + Sync {
     fn drop_all(&self);
     fn drop_key(&self, key_hash: u128);
-}
-
-impl<K: CacheKey, V: CacheValue> MemoryCopy for Cache<K, V> {
-    fn drop_all(&self) {
-        self.clear_memory();
-    }
-
-    fn drop_key(&self, key_hash: u128) {
-        self.remove_memory_where(|key| stable_hash(key) == key_hash);
-    }
 }
 
 /// Lets events reach the memory of the function with `identity`.

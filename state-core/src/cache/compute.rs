@@ -1,0 +1,438 @@
+//! How a call finds or computes its value: the hit, the wait for an equal
+//! call's computation, and the lead of a new one (single-flight:
+//! concurrent calls with an equal key run the body once).
+//!
+//! The first caller that misses becomes the leader and registers a
+//! [`Flight`] under the cache's writer mutex; later callers with the same key
+//! find it there and wait on its event (blocking a sync caller, awaiting an
+//! async one under any executor). The leader holds a [`Leader`] guard whose
+//! `Drop` always runs, on success, on `Err`, on a panic and when an async
+//! caller drops its future: it stores the value (if there is one and nobody
+//! cleared the key meanwhile), removes the flight and wakes the waiters.
+//! Waiters take the leader's value; if there is none, or the key was
+//! cleared meanwhile, they start over, and one of them leads the next
+//! attempt. A clear takes the flight out of the table at once, so a call
+//! after the clear never waits for a computation from before it. Nothing
+//! is poisoned.
+//!
+//! A computation that waits for itself (its body calls the function again
+//! with the same key) could never finish. While a leader computes on a
+//! thread (a sync body, or one poll of an async one), its flight is marked
+//! as running there; a caller on that thread that finds the flight panics
+//! instead of waiting forever. The marks cost nothing on the hit path.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use event_listener::{EventListener, Listener};
+
+use super::expiry::Moment;
+use super::flight::{Flight, Running};
+use super::key::{CacheKey, CacheOutput, CacheValue, Scoped, GLOBAL};
+use super::redis::{Attempt, Lease, Wait};
+use super::store::Cache;
+use crate::session::ScriptRunContext;
+
+/// What a caller found on the miss path.
+enum Lookup<K: CacheKey, V: CacheValue> {
+    Hit(V),
+    Wait(Arc<Flight<V>>, EventListener),
+    Lead(Leader<K, V>),
+}
+
+/// The leader's duty to finish its flight, whatever happens to it.
+struct Leader<K: CacheKey, V: CacheValue> {
+    cache: &'static Cache<K, V>,
+    key: Scoped<K>,
+    flight: Arc<Flight<V>>,
+    expires: Option<Moment>,
+    /// The key's lease in Redis while this process computes it
+    /// (`persist = "redis"`); dropping it hands the key to other processes.
+    lease: Option<Lease>,
+}
+
+impl<K: CacheKey, V: CacheValue> Leader<K, V> {
+    /// Hands `value` to the waiters; `Drop` stores it.
+    fn complete(mut self, value: V, expires: Option<Moment>) {
+        self.expires = expires;
+        // The leader is the only writer of its flight's value.
+        self.flight.set_value(value);
+    }
+}
+
+impl<K: CacheKey, V: CacheValue> Drop for Leader<K, V> {
+    fn drop(&mut self) {
+        // The waiters wake even if a user's `Clone` below panics.
+        let _wake = self.flight.wake_on_drop();
+        let cache = self.cache;
+        let mut writer = cache.lock();
+        writer.flights.finish(&self.key, &self.flight);
+        if let Some(value) = self.flight.handed_over() {
+            cache.insert_locked(&mut writer, self.key.clone(), value.clone(), self.expires);
+        }
+        drop(writer);
+        // `_wake` drops here. Waiters registered their listeners under the
+        // writer lock while the flight was in the table, so none can miss it.
+    }
+}
+
+/// Counts a call in [`CacheStats::waiting`](super::CacheStats::waiting)
+/// while it waits for a flight; the count falls back when this drops: on
+/// wake-up, during a panic, and when an async caller drops its future.
+/// The waiter's listener is registered before the count rises, so a caller
+/// that sees the count knows the waiter will be woken by the flight's end.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn start(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::Release);
+        Waiting(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Where a call stands after its first look at the cache.
+enum Step<K: CacheKey, V: CacheValue, O, F, Fut> {
+    Ready(O),
+    Wait(Arc<Flight<V>>, EventListener, F),
+    /// Leading here while another process computes the key.
+    Remote(Leader<K, V>, Wait, F),
+    Run(Leader<K, V>, Fut),
+}
+
+impl<K: CacheKey, V: CacheValue> Cache<K, V> {
+    /// The key in the scope of this call: the caller's session for a
+    /// session-scoped cache.
+    #[track_caller]
+    pub(crate) fn scoped(&self, key: K) -> Scoped<K> {
+        Scoped {
+            session: scope_of(self.settings.session_scoped),
+            key,
+        }
+    }
+
+    /// The miss path: a value stored meanwhile, a flight to wait for, or the
+    /// lead of a new flight.
+    fn lookup(&'static self, key: &Scoped<K>) -> Lookup<K, V> {
+        let mut writer = self.lock();
+        if let Some(value) = self.get(key) {
+            return Lookup::Hit(value);
+        }
+        if let Some(flight) = writer.flights.get(key) {
+            return Lookup::Wait(flight.clone(), flight.listen());
+        }
+        self.drop_expired_locked(&mut writer, key);
+        let flight = writer.flights.start(key);
+        drop(writer);
+        self.count_miss();
+        Lookup::Lead(Leader {
+            cache: self,
+            key: key.clone(),
+            flight,
+            expires: None,
+            lease: None,
+        })
+    }
+
+    /// A leader first looks on disk; `Err` gives the lead back when the
+    /// value has to be computed.
+    fn load_from_disk(&self, leader: Leader<K, V>) -> Result<V, Leader<K, V>> {
+        match self.disk.as_ref().and_then(|disk| disk.load(&leader.key)) {
+            Some((value, expires)) => {
+                leader.complete(value.clone(), expires);
+                Ok(value)
+            }
+            None => Err(leader),
+        }
+    }
+
+    /// Stores the `Ok` part of the leader's outcome (memory and disk) and
+    /// wakes the waiters; an outcome that is not cached only wakes them.
+    fn conclude<O: CacheOutput<Value = V>>(&self, mut leader: Leader<K, V>, outcome: &O) {
+        if let Some(value) = outcome.cached() {
+            if let (Some(remote), Some(lease)) = (&self.remote, leader.lease.take()) {
+                if !leader.flight.is_cancelled() {
+                    remote.store(value, lease, self.settings.ttl);
+                }
+            }
+            let expires = self.expiry_from_now();
+            if let Some(disk) = &self.disk {
+                if !leader.flight.is_cancelled() {
+                    disk.store(&leader.key, value, self.settings.ttl);
+                    // A clear or invalidate cancels the flight before it
+                    // deletes files: if it did so meanwhile, it may have
+                    // missed this file.
+                    if leader.flight.is_cancelled() {
+                        disk.remove(&leader.key);
+                    }
+                }
+            }
+            leader.complete(value.clone(), expires);
+        }
+    }
+
+    fn begin<O, F, Fut>(&'static self, key: &Scoped<K>, make: F) -> Step<K, V, O, F, Fut>
+    where
+        O: CacheOutput<Value = V>,
+        F: FnOnce() -> Fut,
+    {
+        if let Some(value) = self.get(key) {
+            return Step::Ready(O::from_cached(value));
+        }
+        match self.lookup(key) {
+            Lookup::Hit(value) => Step::Ready(O::from_cached(value)),
+            Lookup::Wait(flight, listener) => Step::Wait(flight, listener, make),
+            Lookup::Lead(leader) => self.lead(leader, make),
+        }
+    }
+
+    /// A leader looks on disk or in Redis before computing; in Redis it may
+    /// find another process computing the key, and wait for it.
+    fn lead<O, F, Fut>(&self, leader: Leader<K, V>, make: F) -> Step<K, V, O, F, Fut>
+    where
+        O: CacheOutput<Value = V>,
+        F: FnOnce() -> Fut,
+    {
+        let mut leader = match self.load_from_disk(leader) {
+            Ok(value) => return Step::Ready(O::from_cached(value)),
+            Err(leader) => leader,
+        };
+        let Some(remote) = &self.remote else {
+            return Step::Run(leader, make());
+        };
+        match remote.attempt(&leader.key) {
+            Attempt::Hit(value, expires) => {
+                leader.complete(value.clone(), expires);
+                Step::Ready(O::from_cached(value))
+            }
+            Attempt::Lead(lease) => {
+                leader.lease = lease;
+                Step::Run(leader, make())
+            }
+            Attempt::Wait(wait) => Step::Remote(leader, wait, make),
+        }
+    }
+
+    /// Panics if `flight` is computing on this thread right now: waiting
+    /// for it here would wait forever.
+    fn refuse_reentry(&self, flight: &Arc<Flight<V>>) {
+        if Running::is_running(flight) {
+            reentry_panic(self.settings.name);
+        }
+    }
+
+    /// The value a finished flight handed over, counted as a hit. A flight
+    /// cancelled by a clear, an invalidation or its session's end hands
+    /// over nothing: its value was computed from before, and the waiter
+    /// starts over.
+    fn take_from(&self, flight: &Flight<V>) -> Option<V> {
+        let value = flight.handed_over()?.clone();
+        self.count_hit();
+        Some(value)
+    }
+
+    /// A sync call: the cached value for `key`, or `compute`'s outcome.
+    #[doc(hidden)]
+    #[track_caller]
+    #[inline]
+    pub fn call<O, F>(&'static self, key: K, compute: F) -> O
+    where
+        O: CacheOutput<Value = V>,
+        F: FnOnce() -> O,
+    {
+        let key = self.scoped(key);
+        if let Some(value) = self.get(&key) {
+            return O::from_cached(value);
+        }
+        // The miss path is the same code for every body with these types:
+        // it takes the body behind `dyn`, so that it is compiled once per
+        // key and outcome type, not once per `#[cached]` function.
+        let mut compute = Some(compute);
+        self.call_missed(key, &mut || match compute.take() {
+            Some(compute) => compute(),
+            None => unreachable!("a call leads at most once"),
+        })
+    }
+
+    /// The sync miss path; `compute` is called at most once.
+    fn call_missed<O>(&'static self, key: Scoped<K>, compute: &mut dyn FnMut() -> O) -> O
+    where
+        O: CacheOutput<Value = V>,
+    {
+        let mut step = self.begin(&key, no_future);
+        loop {
+            match step {
+                Step::Ready(outcome) => return outcome,
+                Step::Run(leader, ()) => {
+                    // Only one `Run` per call.
+                    let outcome = {
+                        let _running = Running::enter(&leader.flight);
+                        compute()
+                    };
+                    self.conclude(leader, &outcome);
+                    return outcome;
+                }
+                Step::Remote(leader, wait, make) => {
+                    wait.block();
+                    step = self.lead(leader, make);
+                }
+                Step::Wait(flight, listener, _) => {
+                    self.refuse_reentry(&flight);
+                    let waiting = Waiting::start(&self.waiting);
+                    listener.wait();
+                    drop(waiting);
+                    if let Some(value) = self.take_from(&flight) {
+                        return O::from_cached(value);
+                    }
+                    step = self.begin(&key, no_future);
+                }
+            }
+        }
+    }
+
+    /// An `async` call: looks up `key` at once (in the caller's scope, now)
+    /// and returns a future that yields the cached value, waits for a
+    /// running computation of the same key, or runs `make()`'s future.
+    /// `make` runs only if this call leads a computation, and at most once.
+    fn start<O, F, Fut>(&'static self, key: Scoped<K>, make: F) -> impl Future<Output = O>
+    where
+        O: CacheOutput<Value = V>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = O>,
+    {
+        let first = self.begin(&key, make);
+        async move {
+            let mut step = first;
+            loop {
+                match step {
+                    Step::Ready(outcome) => return outcome,
+                    Step::Run(leader, future) => {
+                        // Dropping this future drops `leader`: the waiters
+                        // wake and one of them computes instead.
+                        let mut future = pin!(future);
+                        let flight = &leader.flight;
+                        let outcome = std::future::poll_fn(|cx| {
+                            let _running = Running::enter(flight);
+                            future.as_mut().poll(cx)
+                        })
+                        .await;
+                        self.conclude(leader, &outcome);
+                        return outcome;
+                    }
+                    Step::Remote(leader, wait, make) => {
+                        // Dropping this future here drops `leader`: local
+                        // waiters take over.
+                        wait.done().await;
+                        step = self.lead(leader, make);
+                    }
+                    Step::Wait(flight, listener, make) => {
+                        self.refuse_reentry(&flight);
+                        // Dropping this future here drops `waiting` too.
+                        let waiting = Waiting::start(&self.waiting);
+                        listener.await;
+                        drop(waiting);
+                        if let Some(value) = self.take_from(&flight) {
+                            return O::from_cached(value);
+                        }
+                        step = self.begin(&key, make);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The body of a `#[cached] async fn`: call it inside the function's
+    /// future, so the lookup happens on its first poll, like the body would.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn call_async<O, Fut>(&'static self, key: K, body: Fut) -> impl Future<Output = O>
+    where
+        O: CacheOutput<Value = V>,
+        Fut: Future<Output = O>,
+    {
+        let key = self.scoped(key);
+        self.start(key, move || body)
+    }
+
+    /// The eager async entry point, for wrappers that must start work at
+    /// call time (such as `#[executor]` under `#[cached]`).
+    ///
+    /// At call time, in the caller's run context, it resolves the scope,
+    /// looks `key` up and, on a miss with no computation of `key` running,
+    /// takes the lead and calls `make` (so the computing future exists, and
+    /// may already be submitted somewhere, when this returns). A call that
+    /// finds a running computation does not call `make` unless that
+    /// computation ends without a value (`Err`, panic, dropped future) and
+    /// this call leads the retry. Only the `Ok` part of a `Result` outcome is
+    /// stored and handed to waiters.
+    ///
+    /// The returned future is `Send + 'static`; dropping it before it
+    /// completes gives up the lead (waiters retry), and it never blocks a
+    /// thread.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn call_eager<O, F, Fut>(
+        &'static self,
+        key: K,
+        make: F,
+    ) -> impl Future<Output = O> + Send + 'static
+    where
+        O: CacheOutput<Value = V> + Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = O> + Send + 'static,
+    {
+        let key = self.scoped(key);
+        self.start(key, make)
+    }
+
+    /// Drops the entry for `key` in the caller's scope (memory and disk).
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn invalidate(&self, key: K) -> bool {
+        let key = self.scoped(key);
+        self.remove(&key)
+    }
+}
+
+/// The scope of a call now: the current session's id for a session-scoped
+/// cache, which needs a run context.
+#[track_caller]
+pub(crate) fn scope_of(session_scoped: bool) -> u64 {
+    if !session_scoped {
+        return GLOBAL;
+    }
+    match ScriptRunContext::with_current(|ctx| ctx.map(|ctx| ctx.session().id().as_u64())) {
+        Some(session) => session,
+        None => no_context_panic(),
+    }
+}
+
+#[cold]
+#[track_caller]
+fn reentry_panic(name: &str) -> ! {
+    panic!(
+        "#[cached] fn {name} called itself with the same arguments while computing them \
+         (on the same thread): the inner call would wait for the outer one forever. \
+         Call an uncached helper for the inner value, or give the inner call other arguments"
+    )
+}
+
+/// The sync path computes in place; it has no future to make.
+fn no_future() {}
+
+#[cold]
+#[track_caller]
+fn no_context_panic() -> ! {
+    panic!(
+        "#[cached(scope = \"session\")] was called outside a page run: no ScriptRunContext \
+         on this thread. Call it inside `Session::run(|| ...)`, or attach a captured \
+         context with `ScriptRunContext::attach` on the thread you spawned"
+    )
+}
