@@ -27,7 +27,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 Span::call_site(),
                 "#[executor] goes on a function: `#[executor(thread)] fn f(..) -> T { .. }`",
             );
-            return with_error(item, error);
+            return fallback::item_with_error(item, error);
         }
     };
     if let Some(reordered) = put_cached_outside(&args, &function) {
@@ -41,19 +41,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             // written, so that they see this error and no other.
             let output = output_type(&function.sig.output);
             if contains_impl_trait(&output) || !borrows(&output, true).is_empty() {
-                with_error(item, error)
+                fallback::item_with_error(item, error)
             } else {
                 fallback::executor(&function, &output, &error)
             }
         }
     }
-}
-
-/// The user's function as written plus the errors, so that the rest of the
-/// crate still sees the function and no cascade of errors follows.
-fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
-    let error = error.to_compile_error();
-    quote!(#item #error)
 }
 
 /// `#[cached]` must see the function after this attribute has wrapped it,

@@ -5,6 +5,10 @@
 //! future, `load::stats()` not found). tokio-macros falls back to a default
 //! configuration and thiserror emits stub impls for the same reason.
 //!
+//! Where no such shape can be written (the input is no function, or an
+//! `#[executor]` function's result borrows), both macros emit the item as
+//! written with the errors after it.
+//!
 //! The stubs never run: the `compile_error!` next to them fails the build.
 
 use proc_macro2::TokenStream;
@@ -14,6 +18,15 @@ use syn::{FnArg, ItemFn, Pat, ReturnType, Signature, Type};
 
 use crate::attrs;
 use crate::private::private;
+
+/// The item as written, then the errors: the rest of the crate keeps
+/// compiling against it, and no error follows from it missing
+/// (tokio-macros' `token_stream_with_error`). For input that is no function,
+/// and for errors whose function-shaped fallback cannot be written.
+pub(crate) fn item_with_error(mut item: TokenStream, error: syn::Error) -> TokenStream {
+    item.extend(error.into_compile_error());
+    item
+}
 
 /// `#[cached]` with an error: the user's function as written (the rest of
 /// the crate keeps compiling against it) and a companion type with

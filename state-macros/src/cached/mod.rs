@@ -29,7 +29,7 @@ use options::Options;
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let function: ItemFn = match syn::parse2(item.clone()) {
         Ok(function) => function,
-        Err(error) => return with_error(item, error),
+        Err(error) => return fallback::item_with_error(item, error),
     };
     let fingerprint = fingerprint::fingerprint(&args, &function);
     match Parser::parse2(args::parse_list, args.clone())
@@ -38,14 +38,6 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(cached) => cached.expand(),
         Err(error) => fallback::cached(item, &args, &function, error),
     }
-}
-
-/// The user's function as written, then the errors: the rest of the crate
-/// keeps compiling against the function, and no error follows from it
-/// missing (tokio-macros' `token_stream_with_error`).
-fn with_error(mut item: TokenStream, error: syn::Error) -> TokenStream {
-    item.extend(error.into_compile_error());
-    item
 }
 
 /// A checked `#[cached]` function.
