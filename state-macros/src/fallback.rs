@@ -38,13 +38,13 @@ pub(crate) fn cached(
     function: &ItemFn,
     error: syn::Error,
 ) -> TokenStream {
-    let error = error.into_compile_error();
     let sig = &function.sig;
     if sig.receiver().is_some() {
         // A method: the companion type cannot sit in an `impl` block, and
         // the error says to write a free function instead.
-        return quote!(#item #error);
+        return item_with_error(item, error);
     }
+    let error = error.into_compile_error();
     let name = &sig.ident;
     let vis = &function.vis;
     // `invalidate` takes what a correct expansion's would: every argument
