@@ -13,10 +13,10 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::ext::IdentExt;
 use syn::{FnArg, ItemFn, Pat, ReturnType, Signature, Type};
 
 use crate::attrs;
+use crate::cached::in_key;
 use crate::private::private;
 
 /// The item as written, then the errors: the rest of the crate keeps
@@ -54,13 +54,13 @@ pub(crate) fn cached(
         let FnArg::Typed(typed) = input else {
             return None;
         };
-        let in_key = match &*typed.pat {
-            Pat::Ident(ident) => !ident.ident.unraw().to_string().starts_with('_'),
+        let part_of_key = match &*typed.pat {
+            Pat::Ident(ident) => in_key(&ident.ident),
             Pat::Wild(_) => false,
             _ => true,
         };
         let ty = &typed.ty;
-        (custom_key || in_key).then(|| quote!(_: #ty))
+        (custom_key || part_of_key).then(|| quote!(_: #ty))
     });
     let generics = &sig.generics;
     let where_clause = &sig.generics.where_clause;

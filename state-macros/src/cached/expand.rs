@@ -11,7 +11,7 @@ use syn::spanned::Spanned;
 use syn::{Ident, ItemFn, ReturnType, Type};
 
 use super::options::MaxEntries;
-use super::Cached;
+use super::{in_key, Cached};
 use crate::attrs;
 use crate::private::{private, private_at};
 
@@ -125,7 +125,7 @@ impl Cached {
             return quote_spanned!(key.span()=> #private::custom_key(#key));
         }
         let mut parts = Vec::new();
-        for argument in self.arguments.iter().filter(|a| a.in_key) {
+        for argument in self.arguments.iter().filter(|a| in_key(&a.name)) {
             let name = &argument.name;
             let ty = &argument.ty;
             let at_ty = private_at(ty.span());
@@ -203,11 +203,7 @@ impl Cached {
         let params = self
             .arguments
             .iter()
-            .filter(|a| options.key.is_some() || a.in_key)
-            .map(|a| {
-                let (name, ty) = (&a.name, &a.ty);
-                quote!(#name: #ty)
-            });
+            .filter(|a| options.key.is_some() || in_key(&a.name));
         let lifetimes = sig.generics.lifetimes();
         let where_clause = &sig.generics.where_clause;
         let doc = format!(

@@ -2,19 +2,17 @@
 //! generic, a method, returning `impl Trait`) and what its arguments are
 //! called, so that the expansion can build the key from them.
 
-use quote::format_ident;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericParam, Ident, ItemFn, Pat, ReturnType, Type};
 
 use crate::args::Errors;
+use crate::signature::{self, Argument};
 
-/// One argument of the function.
-pub(super) struct Argument {
-    pub(super) name: Ident,
-    pub(super) ty: Type,
-    /// Part of the key: named without a leading `_`.
-    pub(super) in_key: bool,
+/// Whether the argument called `name` is part of the key: it is unless its
+/// name starts with `_` (which a generated name does).
+pub(crate) fn in_key(name: &Ident) -> bool {
+    !name.unraw().to_string().starts_with('_')
 }
 
 /// Checks the function's shape; returns its arguments.
@@ -62,14 +60,10 @@ pub(super) fn check(function: &ItemFn, errors: &mut Errors) -> Vec<Argument> {
                     );
                     continue;
                 }
-                let name = match &*typed.pat {
-                    Pat::Ident(ident) if ident.subpat.is_none() && ident.by_ref.is_none() => {
-                        ident.ident.clone()
-                    }
-                    Pat::Wild(wild) => {
-                        format_ident!("__pagestate_arg{}", index, span = wild.span())
-                    }
-                    other => {
+                let name = match (signature::binding(&typed.pat), &*typed.pat) {
+                    (Some(name), _) => name.clone(),
+                    (None, Pat::Wild(wild)) => signature::unnamed(index, wild.span()),
+                    (None, other) => {
                         errors.at(
                             other,
                             "#[cached] needs a plain name for each argument (`name: Type`) to \
@@ -78,11 +72,9 @@ pub(super) fn check(function: &ItemFn, errors: &mut Errors) -> Vec<Argument> {
                         continue;
                     }
                 };
-                let in_key = !name.unraw().to_string().starts_with('_');
                 arguments.push(Argument {
                     name,
                     ty: (*typed.ty).clone(),
-                    in_key,
                 });
             }
         }

@@ -23,7 +23,8 @@ use syn::ItemFn;
 
 use crate::args::{self, Arg, Errors};
 use crate::fallback;
-use function::Argument;
+use crate::signature::Argument;
+pub(crate) use function::in_key;
 use options::Options;
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -53,10 +53,7 @@ impl Cached {
         let generics = &sig.generics;
         let where_clause = &sig.generics.where_clause;
         let names: Vec<&Ident> = self.arguments.iter().map(|a| &a.name).collect();
-        let params = self.arguments.iter().map(|a| {
-            let (name, ty) = (&a.name, &a.ty);
-            quote!(#name: #ty)
-        });
+        let params = &self.arguments;
         quote! {
             #executor_attr
             #(#body_attrs)*
