@@ -12,7 +12,7 @@ use crate::attrs;
 use crate::durations::{self, DurationArg};
 use crate::fallback;
 use crate::private::private;
-use crate::signature::{self, Argument};
+use crate::signature::{self, future_of, Argument};
 
 const THREAD: &str = "thread";
 const PROCESS: &str = "process";
@@ -326,15 +326,6 @@ fn output_type(output: &ReturnType) -> Type {
     match output {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => (**ty).clone(),
-    }
-}
-
-fn future_of(output: &Type) -> ReturnType {
-    let private = private();
-    syn::parse_quote! {
-        -> impl ::core::future::Future<
-            Output = ::core::result::Result<#output, #private::ExecError>,
-        > + ::core::marker::Send + 'static
     }
 }
 

@@ -13,11 +13,11 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::{FnArg, ItemFn, Pat, ReturnType, Signature, Type};
+use syn::{FnArg, ItemFn, Pat, Signature, Type};
 
 use crate::attrs;
 use crate::cached::in_key;
-use crate::private::private;
+use crate::signature;
 
 /// The item as written, then the errors: the rest of the crate keeps
 /// compiling against it, and no error follows from it missing
@@ -94,20 +94,12 @@ pub(crate) fn executor(function: &ItemFn, output: &Type, error: &syn::Error) -> 
     let error = error.to_compile_error();
     let (outer, _) = attrs::split(&function.attrs);
     let vis = &function.vis;
-    let private = private();
     let sig = Signature {
         constness: None,
         asyncness: None,
         unsafety: function.sig.unsafety,
         abi: None,
-        output: ReturnType::Type(
-            Default::default(),
-            Box::new(syn::parse_quote! {
-                impl ::core::future::Future<
-                    Output = ::core::result::Result<#output, #private::ExecError>,
-                > + ::core::marker::Send + 'static
-            }),
-        ),
+        output: signature::future_of(output),
         ..function.sig.clone()
     };
     quote! {

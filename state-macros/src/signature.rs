@@ -1,11 +1,14 @@
 //! The parts of a function's signature that both attribute macros rewrite
 //! alike: the arguments as generated code passes them on, a name and a type
 //! each, where a pattern other than a plain name (`_`, `(a, b)`) gets a
-//! generated name.
+//! generated name; and the future an `#[executor]` function returns, which
+//! a `#[cached]` function stacked on it returns too.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
-use syn::{Ident, Pat, Type};
+use syn::{Ident, Pat, ReturnType, Type};
+
+use crate::private::private;
 
 /// An argument as generated code passes it on: bound to `name`, of the
 /// user's type. As tokens, the parameter `name: Type`.
@@ -35,6 +38,17 @@ pub(crate) fn binding(pat: &Pat) -> Option<&Ident> {
 /// input) when its pattern has no plain name: `__pagestate_arg<index>`.
 pub(crate) fn unnamed(index: usize, span: Span) -> Ident {
     format_ident!("__pagestate_arg{}", index, span = span)
+}
+
+/// What an `#[executor]` function whose body returns `output` returns:
+/// `-> impl Future<Output = Result<output, ExecError>> + Send + 'static`.
+pub(crate) fn future_of(output: &impl ToTokens) -> ReturnType {
+    let private = private();
+    syn::parse_quote! {
+        -> impl ::core::future::Future<
+            Output = ::core::result::Result<#output, #private::ExecError>,
+        > + ::core::marker::Send + 'static
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use syn::{Attribute, Ident, ItemFn};
 use super::Cached;
 use crate::attrs;
 use crate::private::private;
+use crate::signature;
 
 impl Cached {
     /// `#[cached]` above `#[executor(..)]`: the executor's function becomes a
@@ -54,6 +55,8 @@ impl Cached {
         let where_clause = &sig.generics.where_clause;
         let names: Vec<&Ident> = self.arguments.iter().map(|a| &a.name).collect();
         let params = &self.arguments;
+        // What `#[executor]` would have made the function return.
+        let returns = signature::future_of(&ret);
         quote! {
             #executor_attr
             #(#body_attrs)*
@@ -64,9 +67,7 @@ impl Cached {
             }
 
             #(#outer_attrs)*
-            #vis fn #name #generics (#(#params),*) -> impl ::core::future::Future<
-                Output = ::core::result::Result<#ret, #private::ExecError>,
-            > + ::core::marker::Send + 'static #where_clause {
+            #vis fn #name #generics (#(#params),*) #returns #where_clause {
                 #prelude
                 let __pagestate_outcome =
                     #private::executed((&&__pagestate_returns).__pagestate_outcome());
