@@ -5,7 +5,7 @@
 use syn::ext::IdentExt;
 use syn::{Expr, ExprLit, Lit};
 
-use crate::args::{self, Arg, ArgValue, Errors};
+use crate::args::{self, Arg, Errors};
 use crate::durations::{self, DurationArg};
 
 const TTL: &str = "ttl";
@@ -58,7 +58,7 @@ pub(super) fn check(options: Vec<Arg>, errors: &mut Errors) -> Options {
         .collect();
     for arg in args::check_names(options, OPTIONS, errors) {
         let name = arg.name.clone();
-        let Some(value) = option_value(arg, errors) else {
+        let Some(value) = args::expr(arg, errors) else {
             continue;
         };
         match name.unraw().to_string().as_str() {
@@ -105,13 +105,6 @@ pub(super) fn check(options: Vec<Arg>, errors: &mut Errors) -> Options {
         _ => {}
     }
     checked
-}
-
-fn option_value(arg: Arg, errors: &mut Errors) -> Option<Expr> {
-    match arg.value {
-        ArgValue::Expr(expr) => Some(expr),
-        ArgValue::Flag | ArgValue::Type(_) => args::expr(arg, errors),
-    }
 }
 
 fn string_literal(expr: &Expr) -> Option<String> {
