@@ -16,6 +16,8 @@ use crate::attrs;
 use crate::private::{private, private_at};
 
 impl Cached {
+    /// The function with its body behind the cache, then the slot and the
+    /// controls; over `#[executor]`, `stacked.rs` writes the function.
     pub(super) fn expand(self) -> TokenStream {
         let private = private();
         let ItemFn {
