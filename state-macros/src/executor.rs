@@ -1,17 +1,18 @@
 //! `#[executor(thread | process, with_script_run_context = .., timeout = ..)]`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
-use syn::{Attribute, Expr, ExprLit, FnArg, Ident, ItemFn, Lit, Pat, ReturnType, Signature, Type};
+use syn::{Attribute, Expr, ExprLit, FnArg, Ident, ItemFn, Lit, ReturnType, Signature, Type};
 
 use crate::args::{self, Arg, ArgValue, Errors};
 use crate::attrs;
 use crate::durations::{self, DurationArg};
 use crate::fallback;
 use crate::private::private;
+use crate::signature::{self, future_of, Argument};
 
 const THREAD: &str = "thread";
 const PROCESS: &str = "process";
@@ -27,7 +28,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 Span::call_site(),
                 "#[executor] goes on a function: `#[executor(thread)] fn f(..) -> T { .. }`",
             );
-            return with_error(item, error);
+            return fallback::item_with_error(item, error);
         }
     };
     if let Some(reordered) = put_cached_outside(&args, &function) {
@@ -41,19 +42,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             // written, so that they see this error and no other.
             let output = output_type(&function.sig.output);
             if contains_impl_trait(&output) || !borrows(&output, true).is_empty() {
-                with_error(item, error)
+                fallback::item_with_error(item, error)
             } else {
                 fallback::executor(&function, &output, &error)
             }
         }
     }
-}
-
-/// The user's function as written plus the errors, so that the rest of the
-/// crate still sees the function and no cascade of errors follows.
-fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
-    let error = error.to_compile_error();
-    quote!(#item #error)
 }
 
 /// `#[cached]` must see the function after this attribute has wrapped it,
@@ -251,29 +245,32 @@ impl Executor {
         let stmts = &block.stmts;
         let output = output_type(&sig.output);
         let name = sig.ident.to_string();
-        let mut params = Vec::new();
-        let mut names = Vec::new();
-        let mut types = Vec::new();
-        for (n, input) in sig.inputs.iter().enumerate() {
-            let FnArg::Typed(arg) = input else {
-                continue; // refused by check_signature
-            };
-            let name = match &*arg.pat {
-                Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {
-                    ident.ident.clone()
-                }
-                _ => format_ident!("__pagestate_arg{}", n),
-            };
-            let ty = &arg.ty;
-            params.push(quote!(#name: #ty));
-            names.push(name);
-            types.push(ty);
-        }
+        let arguments: Vec<Argument> = sig
+            .inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(n, input)| {
+                let FnArg::Typed(arg) = input else {
+                    return None; // refused by check_signature
+                };
+                let name = signature::binding(&arg.pat)
+                    .cloned()
+                    .unwrap_or_else(|| signature::unnamed(n, Span::call_site()));
+                Some(Argument {
+                    name,
+                    ty: (*arg.ty).clone(),
+                })
+            })
+            .collect();
+        let names: Vec<&Ident> = arguments.iter().map(|a| &a.name).collect();
         // Every serde bound is checked by `codec::<T>()`, spanned on the
         // user's type; identical errors from its repeated uses are merged.
-        let codecs: Vec<TokenStream> = types
+        let codecs: Vec<TokenStream> = arguments
             .iter()
-            .map(|ty| quote_spanned!(ty.span()=> #private::codec::<#ty>()))
+            .map(|a| {
+                let ty = &a.ty;
+                quote_spanned!(ty.span()=> #private::codec::<#ty>())
+            })
             .collect();
         let output_codec = quote_spanned!(output.span()=> #private::codec::<#output>());
         let body_sig = Signature {
@@ -282,7 +279,7 @@ impl Executor {
             ..sig.clone()
         };
         let outer_sig = Signature {
-            inputs: syn::parse_quote!(#(#params),*),
+            inputs: syn::parse_quote!(#(#arguments),*),
             output: future_of(&output),
             ..sig
         };
@@ -329,15 +326,6 @@ fn output_type(output: &ReturnType) -> Type {
     match output {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => (**ty).clone(),
-    }
-}
-
-fn future_of(output: &Type) -> ReturnType {
-    let private = private();
-    syn::parse_quote! {
-        -> impl ::core::future::Future<
-            Output = ::core::result::Result<#output, #private::ExecError>,
-        > + ::core::marker::Send + 'static
     }
 }
 

@@ -5,15 +5,28 @@
 //! future, `load::stats()` not found). tokio-macros falls back to a default
 //! configuration and thiserror emits stub impls for the same reason.
 //!
+//! Where no such shape can be written (the input is no function, or an
+//! `#[executor]` function's result borrows), both macros emit the item as
+//! written with the errors after it.
+//!
 //! The stubs never run: the `compile_error!` next to them fails the build.
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::ext::IdentExt;
-use syn::{FnArg, ItemFn, Pat, ReturnType, Signature, Type};
+use syn::{FnArg, ItemFn, Pat, Signature, Type};
 
 use crate::attrs;
-use crate::private::private;
+use crate::cached::in_key;
+use crate::signature;
+
+/// The item as written, then the errors: the rest of the crate keeps
+/// compiling against it, and no error follows from it missing
+/// (tokio-macros' `token_stream_with_error`). For input that is no function,
+/// and for errors whose function-shaped fallback cannot be written.
+pub(crate) fn item_with_error(mut item: TokenStream, error: syn::Error) -> TokenStream {
+    item.extend(error.into_compile_error());
+    item
+}
 
 /// `#[cached]` with an error: the user's function as written (the rest of
 /// the crate keeps compiling against it) and a companion type with
@@ -25,13 +38,13 @@ pub(crate) fn cached(
     function: &ItemFn,
     error: syn::Error,
 ) -> TokenStream {
-    let error = error.into_compile_error();
     let sig = &function.sig;
     if sig.receiver().is_some() {
         // A method: the companion type cannot sit in an `impl` block, and
         // the error says to write a free function instead.
-        return quote!(#item #error);
+        return item_with_error(item, error);
     }
+    let error = error.into_compile_error();
     let name = &sig.ident;
     let vis = &function.vis;
     // `invalidate` takes what a correct expansion's would: every argument
@@ -41,13 +54,13 @@ pub(crate) fn cached(
         let FnArg::Typed(typed) = input else {
             return None;
         };
-        let in_key = match &*typed.pat {
-            Pat::Ident(ident) => !ident.ident.unraw().to_string().starts_with('_'),
+        let part_of_key = match &*typed.pat {
+            Pat::Ident(ident) => in_key(&ident.ident),
             Pat::Wild(_) => false,
             _ => true,
         };
         let ty = &typed.ty;
-        (custom_key || in_key).then(|| quote!(_: #ty))
+        (custom_key || part_of_key).then(|| quote!(_: #ty))
     });
     let generics = &sig.generics;
     let where_clause = &sig.generics.where_clause;
@@ -81,20 +94,12 @@ pub(crate) fn executor(function: &ItemFn, output: &Type, error: &syn::Error) -> 
     let error = error.to_compile_error();
     let (outer, _) = attrs::split(&function.attrs);
     let vis = &function.vis;
-    let private = private();
     let sig = Signature {
         constness: None,
         asyncness: None,
         unsafety: function.sig.unsafety,
         abi: None,
-        output: ReturnType::Type(
-            Default::default(),
-            Box::new(syn::parse_quote! {
-                impl ::core::future::Future<
-                    Output = ::core::result::Result<#output, #private::ExecError>,
-                > + ::core::marker::Send + 'static
-            }),
-        ),
+        output: signature::future_of(output),
         ..function.sig.clone()
     };
     quote! {

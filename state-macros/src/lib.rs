@@ -11,6 +11,7 @@ mod fallback;
 mod private;
 #[cfg(test)]
 mod props;
+mod signature;
 mod use_state;
 
 use proc_macro::TokenStream;
