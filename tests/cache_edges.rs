@@ -272,3 +272,27 @@ fn a_function_inside_a_body_may_use_the_body_s_local_types() {
     population::clear();
     assert_eq!(population::stats().entries, 0);
 }
+
+// --- bodies that change or move their arguments ------------------------------
+
+#[cached]
+fn largest(mut values: Vec<u64>) -> u64 {
+    values.sort_unstable();
+    values.pop().unwrap_or(0)
+}
+
+#[cached]
+fn greeting(name: String) -> String {
+    // Moves the argument out: the body is `FnOnce`.
+    name
+}
+
+#[test]
+fn a_body_may_change_or_move_its_arguments() {
+    assert_eq!(largest(vec![3, 9, 4]), 9);
+    assert_eq!(largest(vec![3, 9, 4]), 9);
+    assert_eq!((largest::stats().hits, largest::stats().misses), (1, 1));
+    assert_eq!(greeting("Ada".to_string()), "Ada");
+    assert_eq!(greeting("Ada".to_string()), "Ada");
+    assert_eq!((greeting::stats().hits, greeting::stats().misses), (1, 1));
+}

@@ -150,7 +150,9 @@ impl<K, O> Call<K, O> {
 
 #[doc(hidden)]
 pub trait CallCached<K, O> {
-    fn __pagestate_call<F: FnOnce() -> O>(&self, key: K, body: F) -> O;
+    /// `body` runs at most once; behind `dyn`, so that the call is compiled
+    /// once per key and outcome type, not once per function.
+    fn __pagestate_call(&self, key: K, body: &mut dyn FnMut() -> O) -> O;
 
     fn __pagestate_call_async<Fut: Future<Output = O>>(
         &self,
@@ -202,7 +204,7 @@ where
 {
     #[inline]
     #[track_caller]
-    fn __pagestate_call<F: FnOnce() -> O>(&self, key: K, body: F) -> O {
+    fn __pagestate_call(&self, key: K, body: &mut dyn FnMut() -> O) -> O {
         self.__pagestate_cache().call(key, body)
     }
 
@@ -299,7 +301,7 @@ where
 /// runs.
 #[doc(hidden)]
 pub trait CallInvalid<K, O> {
-    fn __pagestate_call<F: FnOnce() -> O>(&self, _key: K, body: F) -> O {
+    fn __pagestate_call(&self, _key: K, body: &mut dyn FnMut() -> O) -> O {
         body()
     }
 
@@ -327,6 +329,14 @@ impl<K, O> CallInvalid<K, O> for &PersistedCall<K, O> {}
 
 #[cfg(feature = "redis")]
 impl<K, O> CallInvalid<K, O> for &RedisCall<K, O> {}
+
+/// A `#[cached]` body was asked to run a second time in one call, which the
+/// cache never does.
+#[doc(hidden)]
+#[cold]
+pub fn body_ran_twice() -> ! {
+    unreachable!("a #[cached] call runs its body at most once")
+}
 
 /// Pins the output type of a `#[cached] async fn`'s body, so that `?` and
 /// `return` inside it convert to the declared return type.

@@ -242,23 +242,19 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     #[doc(hidden)]
     #[track_caller]
     #[inline]
-    pub fn call<O, F>(&'static self, key: K, compute: F) -> O
+    ///
+    /// `compute` is called at most once. It is taken behind `dyn`, so this
+    /// code is compiled once per key and outcome type, not once per
+    /// `#[cached]` function.
+    pub fn call<O>(&'static self, key: K, compute: &mut dyn FnMut() -> O) -> O
     where
         O: CacheOutput<Value = V>,
-        F: FnOnce() -> O,
     {
         let key = self.scoped(key);
         if let Some(value) = self.get(&key) {
             return O::from_cached(value);
         }
-        // The miss path is the same code for every body with these types:
-        // it takes the body behind `dyn`, so that it is compiled once per
-        // key and outcome type, not once per `#[cached]` function.
-        let mut compute = Some(compute);
-        self.call_missed(key, &mut || match compute.take() {
-            Some(compute) => compute(),
-            None => unreachable!("a call leads at most once"),
-        })
+        self.call_missed(key, compute)
     }
 
     /// The sync miss path; `compute` is called at most once.

@@ -42,9 +42,9 @@ pub use call::PersistedCall as RedisCall;
 #[cfg(feature = "redis")]
 pub use call::RedisCall;
 pub use call::{
-    assert_outcome, assert_persisted_outcome, custom_key, typed_future, Call, CallCached,
-    CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns, ReturnsResult,
-    ReturnsValue,
+    assert_outcome, assert_persisted_outcome, body_ran_twice, custom_key, typed_future, Call,
+    CallCached, CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns,
+    ReturnsResult, ReturnsValue,
 };
 pub use key::{assert_key, assert_key_ref, executed, Always, CacheOutput, Executed};
 pub use store::{session_purge_examined, Cache};
@@ -110,6 +110,30 @@ pub fn clear_all_caches() {
     redis::clear_all();
 }
 
+/// The value of a `#[cached]` option: left out, written as a literal (a
+/// constant, so the expansion needs no function for it), or an expression,
+/// evaluated once when the cache is created.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum Setting<T: 'static> {
+    /// The option was left out.
+    Unset,
+    /// A literal.
+    Fixed(T),
+    /// An expression.
+    Computed(fn() -> T),
+}
+
+impl<T: Copy> Setting<T> {
+    fn get(&self) -> Option<T> {
+        match *self {
+            Setting::Unset => None,
+            Setting::Fixed(value) => Some(value),
+            Setting::Computed(compute) => Some(compute()),
+        }
+    }
+}
+
 /// What the macro knows about a function, as constants.
 #[doc(hidden)]
 pub struct CacheConfig {
@@ -119,10 +143,10 @@ pub struct CacheConfig {
     pub module_path: &'static str,
     /// A hash of the function's options, signature and body tokens.
     pub fingerprint: u128,
-    /// Time to live, evaluated once when the cache is created.
-    pub ttl: Option<fn() -> Duration>,
-    /// Bound on the entry count, evaluated once when the cache is created.
-    pub max_entries: Option<fn() -> usize>,
+    /// Time to live.
+    pub ttl: Setting<Duration>,
+    /// Bound on the entry count.
+    pub max_entries: Setting<usize>,
     /// Entries belong to the caller's session.
     pub session_scoped: bool,
     /// Entries are also written to disk.
@@ -253,7 +277,7 @@ impl CacheSlot {
         remote: Option<redis::Remote<V>>,
     ) -> Erased {
         let config = &self.config;
-        let max_entries = config.max_entries.map(|max| max());
+        let max_entries = config.max_entries.get();
         if max_entries == Some(0) {
             panic!(
                 "#[cached] {}: `max_entries` must be at least 1",
@@ -262,7 +286,7 @@ impl CacheSlot {
         }
         let settings = Settings {
             name: config.name,
-            ttl: config.ttl.map(|ttl| ttl()),
+            ttl: config.ttl.get(),
             max_entries,
             session_scoped: config.session_scoped,
         };

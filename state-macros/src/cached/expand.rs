@@ -13,6 +13,7 @@ use syn::{Ident, ItemFn, ReturnType, Type};
 use super::options::MaxEntries;
 use super::{in_key, Cached};
 use crate::attrs;
+use crate::durations::DurationArg;
 use crate::private::{private, private_at};
 
 impl Cached {
@@ -94,14 +95,21 @@ impl Cached {
                     .await;
             }
         } else {
+            // The body goes to the cache as `&mut dyn FnMut`, called at most
+            // once: the cache's code is then shared by every function with
+            // the same key and value types instead of compiled per function.
             quote! {
-                // `mut`: a body that changes a `mut` argument is `FnMut`.
-                #[allow(unused_mut)]
-                let mut __pagestate_body = move || -> #ret #block;
-                let __pagestate_outcome = (&__pagestate_call)
-                    .__pagestate_call(__pagestate_key, move || {
-                        (&&__pagestate_returns).__pagestate_wrap(__pagestate_body())
-                    });
+                let mut __pagestate_body =
+                    ::core::option::Option::Some(move || -> #ret #block);
+                let __pagestate_outcome = (&__pagestate_call).__pagestate_call(
+                    __pagestate_key,
+                    &mut || match __pagestate_body.take() {
+                        ::core::option::Option::Some(mut __pagestate_body) => {
+                            (&&__pagestate_returns).__pagestate_wrap(__pagestate_body())
+                        }
+                        ::core::option::Option::None => #private::body_ran_twice(),
+                    },
+                );
             }
         };
 
@@ -161,12 +169,17 @@ impl Cached {
         let ItemFn { vis, sig, .. } = &self.function;
         let name = &sig.ident;
         let options = &self.options;
+        // Literals become constants; an expression becomes a function the
+        // cache calls once, when it is created.
         let ttl = match &options.ttl {
-            None => quote!(::core::option::Option::None),
+            None => quote!(#private::Setting::Unset),
+            Some(DurationArg::Fixed { secs, nanos }) => quote! {
+                #private::Setting::Fixed(::core::time::Duration::new(#secs, #nanos))
+            },
             Some(ttl) => {
                 let value = ttl.to_duration();
                 quote! {
-                    ::core::option::Option::Some({
+                    #private::Setting::Computed({
                         fn __pagestate_ttl() -> ::core::time::Duration { #value }
                         __pagestate_ttl
                     })
@@ -174,14 +187,12 @@ impl Cached {
             }
         };
         let max_entries = match &options.max_entries {
-            None => quote!(::core::option::Option::None),
-            Some(max) => {
-                let value = match max {
-                    MaxEntries::Fixed(n) => quote!(#n),
-                    MaxEntries::Expr(expr) => quote_spanned!(expr.span()=> #expr),
-                };
+            None => quote!(#private::Setting::Unset),
+            Some(MaxEntries::Fixed(n)) => quote!(#private::Setting::Fixed(#n)),
+            Some(MaxEntries::Expr(expr)) => {
+                let value = quote_spanned!(expr.span()=> #expr);
                 quote! {
-                    ::core::option::Option::Some({
+                    #private::Setting::Computed({
                         fn __pagestate_max_entries() -> usize { #value }
                         __pagestate_max_entries
                     })
@@ -207,6 +218,19 @@ impl Cached {
             .iter()
             .filter(|a| options.key.is_some() || in_key(&a.name));
         let lifetimes = sig.generics.lifetimes();
+        // Only the lints a given signature can trip: every lint name costs
+        // the compiler a check on every rebuild.
+        let mut allowed = Vec::new();
+        if options.key.is_some() {
+            allowed.push(quote!(unused_variables));
+        }
+        if sig.generics.lifetimes().next().is_some() {
+            allowed.push(quote!(clippy::needless_lifetimes));
+        }
+        if params.clone().count() > 7 {
+            allowed.push(quote!(clippy::too_many_arguments));
+        }
+        let allow = (!allowed.is_empty()).then(|| quote!(#[allow(#(#allowed),*)]));
         let where_clause = &sig.generics.where_clause;
         let doc = format!(
             "Cache controls of the `#[cached]` function `{name_str}`: `clear`, `stats` and \
@@ -258,7 +282,7 @@ impl Cached {
 
                 /// Drops the cached entry for these arguments (Streamlit's
                 /// `func.clear(*args)`); `true` if there was one.
-                #[allow(unused_variables, clippy::needless_lifetimes, clippy::too_many_arguments)]
+                #allow
                 #[inline(always)]
                 #[track_caller]
                 pub fn invalidate<#(#lifetimes),*>(#(#params),*) -> bool #where_clause {
