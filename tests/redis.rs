@@ -54,14 +54,19 @@ fn test_dir() -> PathBuf {
     PathBuf::from(std::env::var_os(DIR_ENV).expect("the test's directory"))
 }
 
-/// Waits (boundedly) until both processes of a two-process test are about
-/// to call, so that the body really overlaps the other process's calls.
+/// Holds the body until every caller of the other process waits for it
+/// (see [`announce_waiting`]), so that the body really overlaps the other
+/// process's calls and they are served by this computation, not by a value
+/// stored before they called.
 fn wait_for_both_processes() {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while files_starting_with(&test_dir(), "calling-") < 2 && Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while files_starting_with(&test_dir(), "waiting-") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the other process's callers never all waited for this computation"
+        );
         thread::sleep(Duration::from_millis(10));
     }
-    thread::sleep(Duration::from_millis(200));
 }
 
 fn files_starting_with(dir: &Path, prefix: &str) -> usize {
@@ -211,12 +216,12 @@ fn redis_child() {
             )
         }
         "slow_square_threads" => {
-            announce_calling();
+            announce_waiting(8, slow_square::stats);
             let values = on_threads(8, || slow_square(5));
             format!("values={values:?} runs={}", runs())
         }
         "async_square_tokio" => {
-            announce_calling();
+            announce_waiting(8, async_square::stats);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(4)
                 .build()
@@ -232,7 +237,7 @@ fn redis_child() {
             format!("values={:?} runs={}", dedup(values), runs())
         }
         "async_square_block_on" => {
-            announce_calling();
+            announce_waiting(8, async_square::stats);
             let values = on_threads(8, || futures::executor::block_on(async_square(5)));
             format!("values={values:?} runs={}", runs())
         }
@@ -263,9 +268,20 @@ fn redis_child() {
     println!("CHILD-REPORT {report}");
 }
 
-fn announce_calling() {
-    let file = test_dir().join(format!("calling-{}", std::process::id()));
-    std::fs::write(file, b"").unwrap();
+/// Writes `waiting-<pid>` once all `callers` of this process wait for a
+/// computation of the key: the one that leads here waits for the other
+/// process in Redis, the others for it. In the process whose body computes,
+/// one caller computes instead of waiting, so its count stays below
+/// `callers` and it writes nothing.
+fn announce_waiting(callers: usize, stats: fn() -> pagestate::CacheStats) {
+    let file = test_dir().join(format!("waiting-{}", std::process::id()));
+    thread::spawn(move || loop {
+        if stats().waiting == callers {
+            std::fs::write(&file, b"").unwrap();
+            return;
+        }
+        thread::sleep(Duration::from_millis(5));
+    });
 }
 
 /// Calls `call` on `n` threads released together; the distinct results.

@@ -276,7 +276,9 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                     return outcome;
                 }
                 Step::Remote(leader, wait, make) => {
+                    let waiting = Waiting::start(&self.waiting);
                     wait.block();
+                    drop(waiting);
                     step = self.lead(leader, make);
                 }
                 Step::Wait(flight, listener, _) => {
@@ -325,7 +327,9 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                     Step::Remote(leader, wait, make) => {
                         // Dropping this future here drops `leader`: local
                         // waiters take over.
+                        let waiting = Waiting::start(&self.waiting);
                         wait.done().await;
+                        drop(waiting);
                         step = self.lead(leader, make);
                     }
                     Step::Wait(flight, listener, make) => {

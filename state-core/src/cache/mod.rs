@@ -79,14 +79,13 @@ pub struct CacheStats {
     pub redis_hits: u64,
     /// Entries held in memory now (not counting entries only on disk).
     pub entries: usize,
-    /// Calls waiting now for an equal call's computation to finish
-    /// (single-flight), in this process. A call leaves the count when it
-    /// wakes, when it panics and (async) when its future is dropped; an
-    /// async call counts from its first poll. A leader waiting for another
-    /// process's computation (`persist = "redis"`) is not counted. Tests use
-    /// it as a handshake: once it reaches the number of callers they
-    /// started, each of them has found the running computation and will
-    /// wake when it ends.
+    /// Calls of this process waiting now for an equal call's computation to
+    /// finish (single-flight): in this process, or with `persist = "redis"`
+    /// in another one. A call leaves the count when it wakes, when it panics
+    /// and (async) when its future is dropped; an async call counts from its
+    /// first poll. Tests use it as a handshake: once it reaches the number
+    /// of callers they started, each of them has found the running
+    /// computation and will wake when it ends.
     pub waiting: usize,
 }
 
