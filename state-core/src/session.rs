@@ -65,7 +65,7 @@ impl Session {
         Session {
             inner: Arc::new(SessionInner {
                 id: SessionId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
-                state: StateMap::default(),
+                state: StateMap::new(),
             }),
         }
     }

@@ -135,8 +135,9 @@ impl fmt::Display for StateError {
 impl Error for StateError {}
 
 /// One session's states.
-#[derive(Default)]
 pub(crate) struct StateMap {
+    /// Tells maps apart: unique in the process, never reused.
+    id: u64,
     slots: Mutex<HashMap<StateKey, Arc<Slot>>>,
     /// Bumped by `clear`: slots found before belong to an older map.
     generation: AtomicU64,
@@ -175,6 +176,20 @@ impl Equivalent<StateKey> for StateKeyRef<'_> {
 }
 
 impl StateMap {
+    /// A new, empty map.
+    pub(crate) fn new() -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        StateMap {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            slots: Mutex::default(),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -377,6 +392,75 @@ impl Slot {
             .store(value.stored.is_some(), Ordering::Release);
         result
     }
+
+    /// The state's namespace; `None` is the session-wide one.
+    pub(crate) fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The state's key.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Whether the slot holds a value, read without its lock.
+    pub(crate) fn has_value(&self) -> bool {
+        self.has_value.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the value under the slot's read lock. If `map` was
+    /// cleared since this slot was found, runs it on the slot `map` holds
+    /// now for the same address instead.
+    pub(crate) fn read<R>(
+        self: &Arc<Self>,
+        map: &StateMap,
+        closure: Closure,
+        f: impl FnOnce(Option<&Stored>) -> R,
+    ) -> R {
+        Held::check(self, false);
+        let value = self.value.read().unwrap_or_else(PoisonError::into_inner);
+        if !value.orphaned {
+            let _held = Held::enter(closure, self, false);
+            return f(value.stored.as_ref());
+        }
+        drop(value);
+        loop {
+            let slot = map.slot(self.namespace(), self.key());
+            Held::check(&slot, false);
+            let value = slot.value.read().unwrap_or_else(PoisonError::into_inner);
+            if !value.orphaned {
+                let _held = Held::enter(closure, &slot, false);
+                return f(value.stored.as_ref());
+            }
+        }
+    }
+
+    /// Runs `f` on the value under the slot's write lock, keeping
+    /// `has_value` in step. If `map` was cleared since this slot was found,
+    /// runs it on the slot `map` holds now for the same address instead.
+    pub(crate) fn write<R>(
+        self: &Arc<Self>,
+        map: &StateMap,
+        closure: Closure,
+        f: impl FnOnce(&mut Option<Stored>) -> R,
+    ) -> R {
+        Held::check(self, true);
+        let mut value = self.value.write().unwrap_or_else(PoisonError::into_inner);
+        if !value.orphaned {
+            let _held = Held::enter(closure, self, true);
+            return self.change(&mut value, f);
+        }
+        drop(value);
+        loop {
+            let slot = map.slot(self.namespace(), self.key());
+            Held::check(&slot, true);
+            let mut value = slot.value.write().unwrap_or_else(PoisonError::into_inner);
+            if !value.orphaned {
+                let _held = Held::enter(closure, &slot, true);
+                return slot.change(&mut value, f);
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -432,7 +516,7 @@ pub struct StateRef<T> {
 impl<T: Send + Sync + 'static> StateRef<T> {
     fn new(session: &Session, namespace: Namespace<'_>, key: &str) -> Self {
         StateRef {
-            slot: recent::slot(session, namespace.name(), key),
+            slot: recent::slot(session.state_map(), namespace.name(), key),
             session: session.clone(),
             _type: PhantomData,
         }
@@ -440,12 +524,12 @@ impl<T: Send + Sync + 'static> StateRef<T> {
 
     /// The state's key.
     pub fn key(&self) -> &str {
-        &self.slot.key
+        self.slot.key()
     }
 
     /// The state's namespace; `None` is the session-wide one.
     pub fn namespace(&self) -> Option<&str> {
-        self.slot.namespace.as_deref()
+        self.slot.namespace()
     }
 
     /// The session the state belongs to.
@@ -538,7 +622,7 @@ impl<T: Send + Sync + 'static> StateRef<T> {
     /// if another thread initialises the state first, its value wins and the
     /// factory's result is dropped.
     pub fn init(&self, factory: impl FnOnce() -> T) -> bool {
-        if self.slot.has_value.load(Ordering::Acquire) || self.is_initialized() {
+        if self.slot.has_value() || self.is_initialized() {
             return false;
         }
         let value = factory();
@@ -562,56 +646,14 @@ impl<T: Send + Sync + 'static> StateRef<T> {
         drop(previous);
     }
 
+    /// Reads through this handle's slot, or the live one after a close.
     fn read<R>(&self, closure: Closure, f: impl FnOnce(Option<&Stored>) -> R) -> R {
-        Held::check(&self.slot, false);
-        let value = self
-            .slot
-            .value
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        if !value.orphaned {
-            let _held = Held::enter(closure, &self.slot, false);
-            return f(value.stored.as_ref());
-        }
-        drop(value);
-        loop {
-            let slot = self.live_slot();
-            Held::check(&slot, false);
-            let value = slot.value.read().unwrap_or_else(PoisonError::into_inner);
-            if !value.orphaned {
-                let _held = Held::enter(closure, &slot, false);
-                return f(value.stored.as_ref());
-            }
-        }
+        self.slot.read(self.session.state_map(), closure, f)
     }
 
+    /// Writes through this handle's slot, or the live one after a close.
     fn write<R>(&self, closure: Closure, f: impl FnOnce(&mut Option<Stored>) -> R) -> R {
-        Held::check(&self.slot, true);
-        let mut value = self
-            .slot
-            .value
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if !value.orphaned {
-            let _held = Held::enter(closure, &self.slot, true);
-            return self.slot.change(&mut value, f);
-        }
-        drop(value);
-        loop {
-            let slot = self.live_slot();
-            Held::check(&slot, true);
-            let mut value = slot.value.write().unwrap_or_else(PoisonError::into_inner);
-            if !value.orphaned {
-                let _held = Held::enter(closure, &slot, true);
-                return slot.change(&mut value, f);
-            }
-        }
-    }
-
-    /// The slot the session's map holds now for this address: the slot this
-    /// handle was made with is orphaned once the session is closed.
-    fn live_slot(&self) -> Arc<Slot> {
-        self.session.state_map().slot(self.namespace(), self.key())
+        self.slot.write(self.session.state_map(), closure, f)
     }
 
     fn downcast_ref<'s>(&self, stored: Option<&'s Stored>) -> Result<&'s T, StateError> {
@@ -653,8 +695,8 @@ impl<T> fmt::Debug for StateRef<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StateRef")
             .field("session", &self.session.id())
-            .field("namespace", &self.slot.namespace)
-            .field("key", &self.slot.key)
+            .field("namespace", &self.slot.namespace())
+            .field("key", &self.slot.key())
             .field("type", &type_name::<T>())
             .finish()
     }
