@@ -40,7 +40,7 @@ thread_local! {
 
 /// The slot at (`namespace`, `key`) in `map`: from this thread's memory,
 /// or from the map itself (and then remembered).
-pub(super) fn slot(map: &StateMap, namespace: Option<&str>, key: &str) -> Arc<Slot> {
+pub(crate) fn slot(map: &StateMap, namespace: Option<&str>, key: &str) -> Arc<Slot> {
     let generation = map.generation();
     let id = map.id();
     let remembered = RECENT
