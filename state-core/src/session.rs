@@ -10,9 +10,9 @@
 //! `use_state!` finds through that context.
 //!
 //! This file owns:
-//! - a session's identity and lifetime: [`SessionId`]s are never reused, and
-//!   the end hooks run when a session is closed or its last handle drops,
-//!   deferred while a cache holds its lock ([`DeferSessionEnds`]);
+//! - when a session ends: [`Session::close`] empties its state table and
+//!   then runs the end hooks, and so does the drop of its last handle (the
+//!   hooks themselves, and [`SessionId`]s, are [`lifetime`]'s);
 //! - the run context: which context is current on a thread, and how guards
 //!   restore it ([`ScriptRunContext::attach`]);
 //! - typed access through a [`StateRef`]: a value of another type is never
@@ -21,23 +21,27 @@
 //!
 //! `Session`, `ScriptRunContext` and `StateRef` name one another in their
 //! public signatures (`Session::run`, `Session::state`, `session()`), so
-//! they share this file. The value table under them, with its locks and
-//! re-entry checks, is [`crate::state`], which knows nothing about sessions.
+//! they share this file. What they build on knows nothing about them: the
+//! value table with its locks and re-entry checks
+//! ([`state`](mod@crate::state)), and the end hooks ([`lifetime`]).
+
+pub(crate) mod lifetime;
 
 use std::any::type_name;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use crate::state::{recent, Address, Closure, Namespace, Slot, StateError, StateMap, Stored};
+use lifetime::run_end_hooks;
+pub use lifetime::SessionId;
 
 /// A cheap, clonable handle to one user session.
 ///
 /// Every clone refers to the same session. State created with
 /// [`use_state!`](crate::StateRef) and session-scoped cache entries live as long
-/// as any handle does (a [`StateRef`](crate::StateRef) and a captured
+/// as any handle does (a [`StateRef`] and a captured
 /// [`ScriptRunContext`] count as handles); dropping the last handle, or calling
 /// [`Session::close`], frees them.
 ///
@@ -60,30 +64,12 @@ struct SessionInner {
     state: StateMap,
 }
 
-/// The identity of a [`Session`], unique within the process and never reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SessionId(u64);
-
-impl SessionId {
-    /// The number behind this id.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "session-{}", self.0)
-    }
-}
-
 impl Session {
     /// Starts a new, empty session.
     pub fn new() -> Self {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Session {
             inner: Arc::new(SessionInner {
-                id: SessionId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+                id: SessionId::next(),
                 state: StateMap::new(),
             }),
         }
@@ -117,7 +103,7 @@ impl Session {
     /// Frees all of this session's state and session-scoped cache entries now,
     /// without waiting for the last handle to drop.
     ///
-    /// The session stays usable and starts over empty: a [`StateRef`](crate::StateRef)
+    /// The session stays usable and starts over empty: a [`StateRef`]
     /// taken before `close` reads as uninitialised, and a value set through it
     /// afterwards is visible to every other handle.
     ///
@@ -173,86 +159,6 @@ impl fmt::Debug for Session {
 impl Drop for SessionInner {
     fn drop(&mut self) {
         run_end_hooks(self.id);
-    }
-}
-
-type EndHook = Arc<dyn Fn(SessionId) + Send + Sync>;
-
-/// The hooks, as a snapshot that a session end takes without copying.
-static END_HOOKS: Mutex<Option<Arc<[EndHook]>>> = Mutex::new(None);
-
-/// Registers `hook` to run whenever a session ends (its last handle drops or
-/// it is closed), so that stores keyed by [`SessionId`] can free its entries.
-pub(crate) fn on_session_end(hook: impl Fn(SessionId) + Send + Sync + 'static) {
-    let mut hooks = END_HOOKS.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut updated = hooks.as_deref().unwrap_or_default().to_vec();
-    updated.push(Arc::new(hook));
-    *hooks = Some(updated.into());
-}
-
-thread_local! {
-    /// How many [`DeferSessionEnds`] guards this thread holds, and the
-    /// sessions that ended meanwhile.
-    static DEFERRED: RefCell<(usize, Vec<SessionId>)> = const { RefCell::new((0, Vec::new())) };
-}
-
-/// While held, sessions that end on this thread run their end hooks only
-/// when the last such guard drops.
-///
-/// A cache holds one while it holds its lock: a value it drops (an evicted,
-/// replaced or purged entry) may be the last handle of a session, whose end
-/// hooks lock the caches again and would deadlock on that lock.
-pub(crate) struct DeferSessionEnds(PhantomData<*const ()>);
-
-impl DeferSessionEnds {
-    pub(crate) fn new() -> Self {
-        let _ = DEFERRED.try_with(|deferred| deferred.borrow_mut().0 += 1);
-        DeferSessionEnds(PhantomData)
-    }
-}
-
-impl Drop for DeferSessionEnds {
-    fn drop(&mut self) {
-        let ended = DEFERRED
-            .try_with(|deferred| {
-                let mut deferred = deferred.borrow_mut();
-                deferred.0 -= 1;
-                if deferred.0 == 0 {
-                    std::mem::take(&mut deferred.1)
-                } else {
-                    Vec::new()
-                }
-            })
-            .unwrap_or_default();
-        for id in ended {
-            run_end_hooks(id);
-        }
-    }
-}
-
-fn run_end_hooks(id: SessionId) {
-    let deferred = DEFERRED
-        .try_with(|deferred| {
-            let mut deferred = deferred.borrow_mut();
-            if deferred.0 > 0 {
-                deferred.1.push(id);
-                true
-            } else {
-                false
-            }
-        })
-        .unwrap_or(false);
-    if deferred {
-        return;
-    }
-    // Run the hooks unlocked: freeing entries may drop the last handle of
-    // another session, which runs these hooks again.
-    let hooks = END_HOOKS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    for hook in hooks.as_deref().unwrap_or_default() {
-        hook(id);
     }
 }
 

@@ -51,7 +51,7 @@ pub use store::Cache;
 #[cfg(feature = "redis")]
 pub use redis::{RedisAlreadyStarted, RedisConfig, RedisTier};
 
-use crate::session::on_session_end;
+use crate::session::lifetime::on_session_end;
 use key::{CacheKey, CacheValue, PersistValue, Scoped};
 use store::Settings;
 
