@@ -421,6 +421,7 @@ impl Slot {
     /// Runs `f` on the value under the slot's read lock. If `map` was
     /// cleared since this slot was found, runs it on the slot `map` holds
     /// now for the same address instead.
+    #[inline]
     pub(crate) fn read<R>(
         self: &Arc<Self>,
         map: &StateMap,
@@ -434,6 +435,19 @@ impl Slot {
             return f(value.stored.as_ref());
         }
         drop(value);
+        self.read_live(map, closure, f)
+    }
+
+    /// [`read`](Self::read) once this slot is orphaned: in the slot `map`
+    /// holds now for the same address.
+    #[cold]
+    #[inline(never)]
+    fn read_live<R>(
+        &self,
+        map: &StateMap,
+        closure: Closure,
+        f: impl FnOnce(Option<&Stored>) -> R,
+    ) -> R {
         loop {
             let slot = map.slot(self.namespace(), self.key());
             Held::check(&slot, false);
@@ -448,6 +462,7 @@ impl Slot {
     /// Runs `f` on the value under the slot's write lock, keeping
     /// `has_value` in step. If `map` was cleared since this slot was found,
     /// runs it on the slot `map` holds now for the same address instead.
+    #[inline]
     pub(crate) fn write<R>(
         self: &Arc<Self>,
         map: &StateMap,
@@ -461,6 +476,19 @@ impl Slot {
             return self.change(&mut value, f);
         }
         drop(value);
+        self.write_live(map, closure, f)
+    }
+
+    /// [`write`](Self::write) once this slot is orphaned: in the slot `map`
+    /// holds now for the same address.
+    #[cold]
+    #[inline(never)]
+    fn write_live<R>(
+        &self,
+        map: &StateMap,
+        closure: Closure,
+        f: impl FnOnce(&mut Option<Stored>) -> R,
+    ) -> R {
         loop {
             let slot = map.slot(self.namespace(), self.key());
             Held::check(&slot, true);
