@@ -46,8 +46,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::session::Session;
-use crate::state::{use_state, Namespace, StateRef};
+use crate::session::{use_state, Session, StateRef};
+use crate::state::Namespace;
 
 /// The session-state namespace of the durability registry (not an API).
 const REGISTRY_NS: &str = "pagestate::durable";

@@ -23,8 +23,8 @@ pub use cache::{clear_all_caches, CacheStats};
 #[cfg(feature = "redis")]
 pub use cache::{RedisAlreadyStarted, RedisConfig, RedisTier};
 pub use executor::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
-pub use session::{ContextGuard, ScriptRunContext, Session, SessionId};
-pub use state::{state, Namespace, StateError, StateRef};
+pub use session::{state, ContextGuard, ScriptRunContext, Session, SessionId, StateRef};
+pub use state::{Namespace, StateError};
 
 /// What macro expansions call, and counters that pagestate's own tests read.
 /// Not a public API: it changes without notice.
@@ -39,7 +39,7 @@ pub mod __private {
     pub use crate::durable::{
         use_state_durable, DurableCodec, DurableFallback, DurableProbe, DurableViaSerde,
     };
-    pub use crate::state::{use_state, use_state_init};
+    pub use crate::session::{use_state, use_state_init};
     pub use crate::Namespace;
 
     pub use crate::executor::private::*;

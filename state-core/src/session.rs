@@ -1,24 +1,47 @@
-//! User sessions and the run context that ties page code to one of them.
+//! User sessions, the run context that ties page code to one of them, and
+//! the handles to a session's state.
 //!
 //! A [`Session`] is one user's view of the app: a browser tab, a UI window, a
 //! test. Page code does not receive its session as an argument; it finds it
 //! through the thread's current [`ScriptRunContext`], which
 //! [`Session::run`] installs for the duration of one page run (Streamlit's
-//! `ScriptRunContext`, `get_script_run_ctx` and `add_script_run_ctx`).
+//! `ScriptRunContext`, `get_script_run_ctx` and `add_script_run_ctx`). A
+//! [`StateRef`] is a typed handle to one value in one session, which
+//! `use_state!` finds through that context.
+//!
+//! This file owns:
+//! - when a session ends: [`Session::close`] empties its state table and
+//!   then runs the end hooks, and so does the drop of its last handle (the
+//!   hooks themselves, and [`SessionId`]s, are [`lifetime`]'s);
+//! - the run context: which context is current on a thread, and how guards
+//!   restore it ([`ScriptRunContext::attach`]);
+//! - typed access through a [`StateRef`]: a value of another type is never
+//!   replaced, a value dropped by an access drops outside the state's lock,
+//!   and `init`'s factory runs outside it.
+//!
+//! `Session`, `ScriptRunContext` and `StateRef` name one another in their
+//! public signatures (`Session::run`, `Session::state`, `session()`), so
+//! they share this file. What they build on knows nothing about them: the
+//! value table with its locks and re-entry checks
+//! ([`state`](mod@crate::state)), and the end hooks ([`lifetime`]).
 
+pub(crate) mod lifetime;
+
+use std::any::type_name;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use crate::state::StateMap;
+use crate::state::{recent, Address, Closure, Namespace, Slot, StateError, StateMap, Stored};
+use lifetime::run_end_hooks;
+pub use lifetime::SessionId;
 
 /// A cheap, clonable handle to one user session.
 ///
 /// Every clone refers to the same session. State created with
 /// [`use_state!`](crate::StateRef) and session-scoped cache entries live as long
-/// as any handle does (a [`StateRef`](crate::StateRef) and a captured
+/// as any handle does (a [`StateRef`] and a captured
 /// [`ScriptRunContext`] count as handles); dropping the last handle, or calling
 /// [`Session::close`], frees them.
 ///
@@ -41,31 +64,13 @@ struct SessionInner {
     state: StateMap,
 }
 
-/// The identity of a [`Session`], unique within the process and never reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SessionId(u64);
-
-impl SessionId {
-    /// The number behind this id.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "session-{}", self.0)
-    }
-}
-
 impl Session {
     /// Starts a new, empty session.
     pub fn new() -> Self {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Session {
             inner: Arc::new(SessionInner {
-                id: SessionId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
-                state: StateMap::default(),
+                id: SessionId::next(),
+                state: StateMap::new(),
             }),
         }
     }
@@ -98,7 +103,7 @@ impl Session {
     /// Frees all of this session's state and session-scoped cache entries now,
     /// without waiting for the last handle to drop.
     ///
-    /// The session stays usable and starts over empty: a [`StateRef`](crate::StateRef)
+    /// The session stays usable and starts over empty: a [`StateRef`]
     /// taken before `close` reads as uninitialised, and a value set through it
     /// afterwards is visible to every other handle.
     ///
@@ -113,6 +118,17 @@ impl Session {
         run_end_hooks(self.inner.id);
     }
 
+    /// A handle to the state at (`namespace`, `key`) in this session, for
+    /// host code that is not running a page of this session.
+    pub fn state<'a, T: Send + Sync + 'static>(
+        &self,
+        namespace: impl Into<Namespace<'a>>,
+        key: &str,
+    ) -> StateRef<T> {
+        StateRef::new(self, namespace.into(), key)
+    }
+
+    /// This session's table of states.
     pub(crate) fn state_map(&self) -> &StateMap {
         &self.inner.state
     }
@@ -143,86 +159,6 @@ impl fmt::Debug for Session {
 impl Drop for SessionInner {
     fn drop(&mut self) {
         run_end_hooks(self.id);
-    }
-}
-
-type EndHook = Arc<dyn Fn(SessionId) + Send + Sync>;
-
-/// The hooks, as a snapshot that a session end takes without copying.
-static END_HOOKS: Mutex<Option<Arc<[EndHook]>>> = Mutex::new(None);
-
-/// Registers `hook` to run whenever a session ends (its last handle drops or
-/// it is closed), so that stores keyed by [`SessionId`] can free its entries.
-pub(crate) fn on_session_end(hook: impl Fn(SessionId) + Send + Sync + 'static) {
-    let mut hooks = END_HOOKS.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut updated = hooks.as_deref().unwrap_or_default().to_vec();
-    updated.push(Arc::new(hook));
-    *hooks = Some(updated.into());
-}
-
-thread_local! {
-    /// How many [`DeferSessionEnds`] guards this thread holds, and the
-    /// sessions that ended meanwhile.
-    static DEFERRED: RefCell<(usize, Vec<SessionId>)> = const { RefCell::new((0, Vec::new())) };
-}
-
-/// While held, sessions that end on this thread run their end hooks only
-/// when the last such guard drops.
-///
-/// A cache holds one while it holds its lock: a value it drops (an evicted,
-/// replaced or purged entry) may be the last handle of a session, whose end
-/// hooks lock the caches again and would deadlock on that lock.
-pub(crate) struct DeferSessionEnds(PhantomData<*const ()>);
-
-impl DeferSessionEnds {
-    pub(crate) fn new() -> Self {
-        let _ = DEFERRED.try_with(|deferred| deferred.borrow_mut().0 += 1);
-        DeferSessionEnds(PhantomData)
-    }
-}
-
-impl Drop for DeferSessionEnds {
-    fn drop(&mut self) {
-        let ended = DEFERRED
-            .try_with(|deferred| {
-                let mut deferred = deferred.borrow_mut();
-                deferred.0 -= 1;
-                if deferred.0 == 0 {
-                    std::mem::take(&mut deferred.1)
-                } else {
-                    Vec::new()
-                }
-            })
-            .unwrap_or_default();
-        for id in ended {
-            run_end_hooks(id);
-        }
-    }
-}
-
-fn run_end_hooks(id: SessionId) {
-    let deferred = DEFERRED
-        .try_with(|deferred| {
-            let mut deferred = deferred.borrow_mut();
-            if deferred.0 > 0 {
-                deferred.1.push(id);
-                true
-            } else {
-                false
-            }
-        })
-        .unwrap_or(false);
-    if deferred {
-        return;
-    }
-    // Run the hooks unlocked: freeing entries may drop the last handle of
-    // another session, which runs these hooks again.
-    let hooks = END_HOOKS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    for hook in hooks.as_deref().unwrap_or_default() {
-        hook(id);
     }
 }
 
@@ -372,4 +308,287 @@ impl fmt::Debug for ContextGuard {
             .field("session", &attached)
             .finish()
     }
+}
+
+/// A handle to one value in one session, addressed by (namespace, key).
+///
+/// Page code gets one from `use_state!` on every rerun; the value behind it
+/// survives the reruns. A `StateRef` holds its session, not the thread, so it
+/// can be cloned and moved into worker threads; every access is synchronised,
+/// and concurrent [`reduce`](Self::reduce) or [`update`](Self::update) calls on
+/// one state never lose an update.
+///
+/// A typed access never replaces or corrupts a value stored under another
+/// type: it fails with [`StateError::TypeMismatch`] instead.
+///
+/// ```
+/// use pagestate_core::{Session, StateError};
+///
+/// let session = Session::new();
+/// let todo = session.state::<Vec<String>>("todo-page", "items");
+/// assert!(matches!(todo.get(), Err(StateError::Uninitialized { .. })));
+/// assert!(todo.init(Vec::new));
+/// todo.update(|items| items.push("write docs".to_owned())).unwrap();
+/// assert_eq!(todo.with(|items| items.len()), Ok(1));
+/// todo.clear();
+/// assert!(!todo.is_initialized());
+/// ```
+pub struct StateRef<T> {
+    session: Session,
+    slot: Arc<Slot>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Send + Sync + 'static> StateRef<T> {
+    fn new(session: &Session, namespace: Namespace<'_>, key: &str) -> Self {
+        StateRef {
+            slot: recent::slot(session.state_map(), namespace.name(), key),
+            session: session.clone(),
+            _type: PhantomData,
+        }
+    }
+
+    /// The state's key.
+    pub fn key(&self) -> &str {
+        self.slot.key()
+    }
+
+    /// The state's namespace; `None` is the session-wide one.
+    pub fn namespace(&self) -> Option<&str> {
+        self.slot.namespace()
+    }
+
+    /// The session the state belongs to.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// A clone of the current value.
+    pub fn get(&self) -> Result<T, StateError>
+    where
+        T: Clone,
+    {
+        // `Clone` is not expected to touch the state: no re-entry mark.
+        self.read(Closure::Ours, |stored| {
+            Ok(self.downcast_ref(stored)?.clone())
+        })
+    }
+
+    /// Calls `f` with a reference to the current value. The state is locked
+    /// for reading meanwhile: `f` may read this same state, but writing to
+    /// it would wait forever, so it panics.
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, StateError> {
+        self.read(Closure::Callers, |stored| Ok(f(self.downcast_ref(stored)?)))
+    }
+
+    /// Sets the value, initialising the state if needed.
+    ///
+    /// Fails with [`StateError::TypeMismatch`], leaving the state as it was,
+    /// when it holds a value of another type; [`clear`](Self::clear) it first
+    /// to change its type.
+    pub fn set(&self, value: T) -> Result<(), StateError> {
+        let previous = self.write(Closure::Ours, |stored| match stored {
+            // In place: a rerun's `set` allocates nothing.
+            Some(current) => match current.value.downcast_mut::<T>() {
+                Some(slot) => Ok(Some(std::mem::replace(slot, value))),
+                None => Err(self.mismatch(current)),
+            },
+            None => {
+                *stored = Some(Stored::new(value));
+                Ok(None)
+            }
+        })?;
+        // Dropped after the lock is released: a value's drop may use state.
+        drop(previous);
+        Ok(())
+    }
+
+    /// Replaces the value with `reducer(value, arg)` and returns the new value.
+    ///
+    /// The state stays locked from read to write, so concurrent reducers never
+    /// lose an update; `reducer` must not touch this same state (it would
+    /// wait forever, so it panics). On an
+    /// uninitialised state it fails and `reducer` is never called. If
+    /// `reducer` panics, the state keeps its previous value.
+    ///
+    /// ```
+    /// # let session = pagestate_core::Session::new();
+    /// let total = session.state::<i64>(None, "total");
+    /// total.set(2).unwrap();
+    /// assert_eq!(total.reduce(|sum, n| sum + n, 3), Ok(5));
+    /// ```
+    pub fn reduce<A>(&self, reducer: impl FnOnce(T, A) -> T, arg: A) -> Result<T, StateError>
+    where
+        T: Clone,
+    {
+        self.update(|value| {
+            let next = reducer(value.clone(), arg);
+            *value = next.clone();
+            next
+        })
+    }
+
+    /// Calls `f` with a mutable reference to the current value, under the
+    /// state's write lock; `f` must not touch this same state (it would wait
+    /// forever, so it panics).
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, StateError> {
+        self.write(Closure::Callers, |stored| match stored {
+            None => Err(self.uninitialized()),
+            Some(current) => match current.value.downcast_mut::<T>() {
+                Some(value) => Ok(f(value)),
+                None => Err(self.mismatch(current)),
+            },
+        })
+    }
+
+    /// Sets the value to `factory()` if the state has none, and returns
+    /// whether it did.
+    ///
+    /// `factory` runs outside the state's lock, so it may itself use state;
+    /// if another thread initialises the state first, its value wins and the
+    /// factory's result is dropped.
+    pub fn init(&self, factory: impl FnOnce() -> T) -> bool {
+        if self.slot.has_value() || self.is_initialized() {
+            return false;
+        }
+        let value = factory();
+        self.write(Closure::Ours, |stored| {
+            if stored.is_some() {
+                return false;
+            }
+            *stored = Some(Stored::new(value));
+            true
+        })
+    }
+
+    /// Whether the state holds a value (of any type).
+    pub fn is_initialized(&self) -> bool {
+        self.read(Closure::Ours, |stored| stored.is_some())
+    }
+
+    /// Removes the value, uninitialising the state. A no-op when it has none.
+    pub fn clear(&self) {
+        let previous = self.write(Closure::Ours, Option::take);
+        drop(previous);
+    }
+
+    /// Reads through this handle's slot, or the live one after a close.
+    fn read<R>(&self, closure: Closure, f: impl FnOnce(Option<&Stored>) -> R) -> R {
+        self.slot.read(self.session.state_map(), closure, f)
+    }
+
+    /// Writes through this handle's slot, or the live one after a close.
+    fn write<R>(&self, closure: Closure, f: impl FnOnce(&mut Option<Stored>) -> R) -> R {
+        self.slot.write(self.session.state_map(), closure, f)
+    }
+
+    fn downcast_ref<'s>(&self, stored: Option<&'s Stored>) -> Result<&'s T, StateError> {
+        let stored = stored.ok_or_else(|| self.uninitialized())?;
+        stored
+            .value
+            .downcast_ref::<T>()
+            .ok_or_else(|| self.mismatch(stored))
+    }
+
+    fn uninitialized(&self) -> StateError {
+        StateError::Uninitialized {
+            namespace: self.namespace().map(Into::into),
+            key: self.key().into(),
+        }
+    }
+
+    fn mismatch(&self, stored: &Stored) -> StateError {
+        StateError::TypeMismatch {
+            namespace: self.namespace().map(Into::into),
+            key: self.key().into(),
+            expected: type_name::<T>(),
+            found: stored.type_name,
+        }
+    }
+}
+
+impl<T> Clone for StateRef<T> {
+    fn clone(&self) -> Self {
+        StateRef {
+            session: self.session.clone(),
+            slot: Arc::clone(&self.slot),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for StateRef<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateRef")
+            .field("session", &self.session.id())
+            .field("namespace", &self.slot.namespace())
+            .field("key", &self.slot.key())
+            .field("type", &type_name::<T>())
+            .finish()
+    }
+}
+
+/// A handle to the state at (`namespace`, `key`) in the current run
+/// context's session: the function form of `use_state!`.
+///
+/// Fails with [`StateError::NoContext`] on a thread without a run context.
+///
+/// ```
+/// use pagestate_core::{state, Session, StateError};
+///
+/// assert!(matches!(state::<u8>(None, "x"), Err(StateError::NoContext { .. })));
+/// Session::new().run(|| {
+///     let x = state::<u8>(None, "x").unwrap();
+///     x.set(7).unwrap();
+///     assert_eq!(x.get(), Ok(7));
+/// });
+/// ```
+pub fn state<'a, T: Send + Sync + 'static>(
+    namespace: impl Into<Namespace<'a>>,
+    key: &str,
+) -> Result<StateRef<T>, StateError> {
+    let namespace = namespace.into();
+    ScriptRunContext::with_current(|ctx| match ctx {
+        Some(ctx) => Ok(StateRef::new(ctx.session(), namespace, key)),
+        None => Err(StateError::NoContext {
+            namespace: namespace.name().map(Into::into),
+            key: key.into(),
+        }),
+    })
+}
+
+/// `use_state!` without a factory.
+#[doc(hidden)]
+#[track_caller]
+pub fn use_state<T: Send + Sync + 'static>(namespace: Namespace<'_>, key: &str) -> StateRef<T> {
+    match ScriptRunContext::with_current(|ctx| {
+        ctx.map(|ctx| StateRef::new(ctx.session(), namespace, key))
+    }) {
+        Some(state) => state,
+        None => no_context_panic(namespace, key),
+    }
+}
+
+/// `use_state!` with a factory: initialised on first use.
+#[doc(hidden)]
+#[track_caller]
+pub fn use_state_init<T: Send + Sync + 'static, F: FnOnce() -> T>(
+    namespace: Namespace<'_>,
+    key: &str,
+    factory: F,
+) -> StateRef<T> {
+    let state = use_state::<T>(namespace, key);
+    state.init(factory);
+    state
+}
+
+#[cold]
+#[track_caller]
+fn no_context_panic(namespace: Namespace<'_>, key: &str) -> ! {
+    panic!(
+        "use_state!: {} was used outside a page run: no ScriptRunContext on this thread. \
+         Run the page inside `Session::run(|| ...)`, or attach a captured context with \
+         `ScriptRunContext::attach` on the thread you spawned",
+        Address(namespace.name(), key)
+    )
 }

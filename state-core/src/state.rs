@@ -1,20 +1,30 @@
-//! Per-session state that survives reruns: [`StateRef`], keyed by
-//! (namespace, key) inside one [`Session`].
+//! The table behind per-session state: each session's values by
+//! (namespace, key), and the rules of their locks.
+//!
+//! This module knows nothing about sessions: [`crate::session`] builds
+//! `Session` and `StateRef` on it. It owns:
+//! - the public vocabulary of addresses and failures: [`Namespace`] and
+//!   [`StateError`];
+//! - one session's table, `StateMap`: one `Slot` per address, probed
+//!   without allocating; `clear` (what `Session::close` does) orphans every
+//!   slot and bumps the map's generation, and a read or write through an
+//!   orphaned slot goes on in the live one;
+//! - the slot locks and their re-entry checks: a caller's closure that
+//!   touches the state whose lock its own call holds, or clears the map,
+//!   panics instead of waiting for itself forever;
+//! - in [`recent`], each thread's memory of the slots it found last.
 
 use std::any::{type_name, Any};
 use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use hashbrown::{Equivalent, HashMap};
 
-use crate::session::{ScriptRunContext, Session};
-
-mod recent;
+pub(crate) mod recent;
 
 /// The namespace part of a state's (namespace, key) address.
 ///
@@ -92,7 +102,7 @@ pub enum StateError {
     },
 }
 
-struct Address<'a>(Option<&'a str>, &'a str);
+pub(crate) struct Address<'a>(pub(crate) Option<&'a str>, pub(crate) &'a str);
 
 impl fmt::Display for Address<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -135,8 +145,9 @@ impl fmt::Display for StateError {
 impl Error for StateError {}
 
 /// One session's states.
-#[derive(Default)]
 pub(crate) struct StateMap {
+    /// Tells maps apart: unique in the process, never reused.
+    id: u64,
     slots: Mutex<HashMap<StateKey, Arc<Slot>>>,
     /// Bumped by `clear`: slots found before belong to an older map.
     generation: AtomicU64,
@@ -175,6 +186,20 @@ impl Equivalent<StateKey> for StateKeyRef<'_> {
 }
 
 impl StateMap {
+    /// A new, empty map.
+    pub(crate) fn new() -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        StateMap {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            slots: Mutex::default(),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -317,7 +342,7 @@ impl Held {
 
 /// Whose code runs while a state's lock is held.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Closure {
+pub(crate) enum Closure {
     /// pagestate's own, which never touches state.
     Ours,
     /// The caller's (`with`, `update`, `reduce`), which might.
@@ -358,7 +383,7 @@ fn close_inside_closure_panic(address: &str) -> ! {
 }
 
 /// The home of one (namespace, key) in one session.
-struct Slot {
+pub(crate) struct Slot {
     namespace: Option<Box<str>>,
     key: Box<str>,
     value: RwLock<SlotValue>,
@@ -377,205 +402,54 @@ impl Slot {
             .store(value.stored.is_some(), Ordering::Release);
         result
     }
-}
 
-#[derive(Default)]
-struct SlotValue {
-    stored: Option<Stored>,
-    /// Set when the session was closed: the map no longer holds this slot.
-    orphaned: bool,
-}
-
-struct Stored {
-    value: Box<dyn Any + Send + Sync>,
-    type_name: &'static str,
-}
-
-impl Stored {
-    fn new<T: Send + Sync + 'static>(value: T) -> Self {
-        Stored {
-            value: Box::new(value),
-            type_name: type_name::<T>(),
-        }
-    }
-}
-
-/// A handle to one value in one session, addressed by (namespace, key).
-///
-/// Page code gets one from `use_state!` on every rerun; the value behind it
-/// survives the reruns. A `StateRef` holds its session, not the thread, so it
-/// can be cloned and moved into worker threads; every access is synchronised,
-/// and concurrent [`reduce`](Self::reduce) or [`update`](Self::update) calls on
-/// one state never lose an update.
-///
-/// A typed access never replaces or corrupts a value stored under another
-/// type: it fails with [`StateError::TypeMismatch`] instead.
-///
-/// ```
-/// use pagestate_core::{Session, StateError};
-///
-/// let session = Session::new();
-/// let todo = session.state::<Vec<String>>("todo-page", "items");
-/// assert!(matches!(todo.get(), Err(StateError::Uninitialized { .. })));
-/// assert!(todo.init(Vec::new));
-/// todo.update(|items| items.push("write docs".to_owned())).unwrap();
-/// assert_eq!(todo.with(|items| items.len()), Ok(1));
-/// todo.clear();
-/// assert!(!todo.is_initialized());
-/// ```
-pub struct StateRef<T> {
-    session: Session,
-    slot: Arc<Slot>,
-    _type: PhantomData<fn() -> T>,
-}
-
-impl<T: Send + Sync + 'static> StateRef<T> {
-    fn new(session: &Session, namespace: Namespace<'_>, key: &str) -> Self {
-        StateRef {
-            slot: recent::slot(session, namespace.name(), key),
-            session: session.clone(),
-            _type: PhantomData,
-        }
+    /// The state's namespace; `None` is the session-wide one.
+    pub(crate) fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
     }
 
     /// The state's key.
-    pub fn key(&self) -> &str {
-        &self.slot.key
+    pub(crate) fn key(&self) -> &str {
+        &self.key
     }
 
-    /// The state's namespace; `None` is the session-wide one.
-    pub fn namespace(&self) -> Option<&str> {
-        self.slot.namespace.as_deref()
+    /// Whether the slot holds a value, read without its lock.
+    pub(crate) fn has_value(&self) -> bool {
+        self.has_value.load(Ordering::Acquire)
     }
 
-    /// The session the state belongs to.
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
-    /// A clone of the current value.
-    pub fn get(&self) -> Result<T, StateError>
-    where
-        T: Clone,
-    {
-        // `Clone` is not expected to touch the state: no re-entry mark.
-        self.read(Closure::Ours, |stored| {
-            Ok(self.downcast_ref(stored)?.clone())
-        })
-    }
-
-    /// Calls `f` with a reference to the current value. The state is locked
-    /// for reading meanwhile: `f` may read this same state, but writing to
-    /// it would wait forever, so it panics.
-    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, StateError> {
-        self.read(Closure::Callers, |stored| Ok(f(self.downcast_ref(stored)?)))
-    }
-
-    /// Sets the value, initialising the state if needed.
-    ///
-    /// Fails with [`StateError::TypeMismatch`], leaving the state as it was,
-    /// when it holds a value of another type; [`clear`](Self::clear) it first
-    /// to change its type.
-    pub fn set(&self, value: T) -> Result<(), StateError> {
-        let previous = self.write(Closure::Ours, |stored| match stored {
-            // In place: a rerun's `set` allocates nothing.
-            Some(current) => match current.value.downcast_mut::<T>() {
-                Some(slot) => Ok(Some(std::mem::replace(slot, value))),
-                None => Err(self.mismatch(current)),
-            },
-            None => {
-                *stored = Some(Stored::new(value));
-                Ok(None)
-            }
-        })?;
-        // Dropped after the lock is released: a value's drop may use state.
-        drop(previous);
-        Ok(())
-    }
-
-    /// Replaces the value with `reducer(value, arg)` and returns the new value.
-    ///
-    /// The state stays locked from read to write, so concurrent reducers never
-    /// lose an update; `reducer` must not touch this same state (it would
-    /// wait forever, so it panics). On an
-    /// uninitialised state it fails and `reducer` is never called. If
-    /// `reducer` panics, the state keeps its previous value.
-    ///
-    /// ```
-    /// # let session = pagestate_core::Session::new();
-    /// let total = session.state::<i64>(None, "total");
-    /// total.set(2).unwrap();
-    /// assert_eq!(total.reduce(|sum, n| sum + n, 3), Ok(5));
-    /// ```
-    pub fn reduce<A>(&self, reducer: impl FnOnce(T, A) -> T, arg: A) -> Result<T, StateError>
-    where
-        T: Clone,
-    {
-        self.update(|value| {
-            let next = reducer(value.clone(), arg);
-            *value = next.clone();
-            next
-        })
-    }
-
-    /// Calls `f` with a mutable reference to the current value, under the
-    /// state's write lock; `f` must not touch this same state (it would wait
-    /// forever, so it panics).
-    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, StateError> {
-        self.write(Closure::Callers, |stored| match stored {
-            None => Err(self.uninitialized()),
-            Some(current) => match current.value.downcast_mut::<T>() {
-                Some(value) => Ok(f(value)),
-                None => Err(self.mismatch(current)),
-            },
-        })
-    }
-
-    /// Sets the value to `factory()` if the state has none, and returns
-    /// whether it did.
-    ///
-    /// `factory` runs outside the state's lock, so it may itself use state;
-    /// if another thread initialises the state first, its value wins and the
-    /// factory's result is dropped.
-    pub fn init(&self, factory: impl FnOnce() -> T) -> bool {
-        if self.slot.has_value.load(Ordering::Acquire) || self.is_initialized() {
-            return false;
-        }
-        let value = factory();
-        self.write(Closure::Ours, |stored| {
-            if stored.is_some() {
-                return false;
-            }
-            *stored = Some(Stored::new(value));
-            true
-        })
-    }
-
-    /// Whether the state holds a value (of any type).
-    pub fn is_initialized(&self) -> bool {
-        self.read(Closure::Ours, |stored| stored.is_some())
-    }
-
-    /// Removes the value, uninitialising the state. A no-op when it has none.
-    pub fn clear(&self) {
-        let previous = self.write(Closure::Ours, Option::take);
-        drop(previous);
-    }
-
-    fn read<R>(&self, closure: Closure, f: impl FnOnce(Option<&Stored>) -> R) -> R {
-        Held::check(&self.slot, false);
-        let value = self
-            .slot
-            .value
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+    /// Runs `f` on the value under the slot's read lock. If `map` was
+    /// cleared since this slot was found, runs it on the slot `map` holds
+    /// now for the same address instead.
+    #[inline]
+    pub(crate) fn read<R>(
+        self: &Arc<Self>,
+        map: &StateMap,
+        closure: Closure,
+        f: impl FnOnce(Option<&Stored>) -> R,
+    ) -> R {
+        Held::check(self, false);
+        let value = self.value.read().unwrap_or_else(PoisonError::into_inner);
         if !value.orphaned {
-            let _held = Held::enter(closure, &self.slot, false);
+            let _held = Held::enter(closure, self, false);
             return f(value.stored.as_ref());
         }
         drop(value);
+        self.read_live(map, closure, f)
+    }
+
+    /// [`read`](Self::read) once this slot is orphaned: in the slot `map`
+    /// holds now for the same address.
+    #[cold]
+    #[inline(never)]
+    fn read_live<R>(
+        &self,
+        map: &StateMap,
+        closure: Closure,
+        f: impl FnOnce(Option<&Stored>) -> R,
+    ) -> R {
         loop {
-            let slot = self.live_slot();
+            let slot = map.slot(self.namespace(), self.key());
             Held::check(&slot, false);
             let value = slot.value.read().unwrap_or_else(PoisonError::into_inner);
             if !value.orphaned {
@@ -585,20 +459,38 @@ impl<T: Send + Sync + 'static> StateRef<T> {
         }
     }
 
-    fn write<R>(&self, closure: Closure, f: impl FnOnce(&mut Option<Stored>) -> R) -> R {
-        Held::check(&self.slot, true);
-        let mut value = self
-            .slot
-            .value
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+    /// Runs `f` on the value under the slot's write lock, keeping
+    /// `has_value` in step. If `map` was cleared since this slot was found,
+    /// runs it on the slot `map` holds now for the same address instead.
+    #[inline]
+    pub(crate) fn write<R>(
+        self: &Arc<Self>,
+        map: &StateMap,
+        closure: Closure,
+        f: impl FnOnce(&mut Option<Stored>) -> R,
+    ) -> R {
+        Held::check(self, true);
+        let mut value = self.value.write().unwrap_or_else(PoisonError::into_inner);
         if !value.orphaned {
-            let _held = Held::enter(closure, &self.slot, true);
-            return self.slot.change(&mut value, f);
+            let _held = Held::enter(closure, self, true);
+            return self.change(&mut value, f);
         }
         drop(value);
+        self.write_live(map, closure, f)
+    }
+
+    /// [`write`](Self::write) once this slot is orphaned: in the slot `map`
+    /// holds now for the same address.
+    #[cold]
+    #[inline(never)]
+    fn write_live<R>(
+        &self,
+        map: &StateMap,
+        closure: Closure,
+        f: impl FnOnce(&mut Option<Stored>) -> R,
+    ) -> R {
         loop {
-            let slot = self.live_slot();
+            let slot = map.slot(self.namespace(), self.key());
             Held::check(&slot, true);
             let mut value = slot.value.write().unwrap_or_else(PoisonError::into_inner);
             if !value.orphaned {
@@ -607,132 +499,25 @@ impl<T: Send + Sync + 'static> StateRef<T> {
             }
         }
     }
+}
 
-    /// The slot the session's map holds now for this address: the slot this
-    /// handle was made with is orphaned once the session is closed.
-    fn live_slot(&self) -> Arc<Slot> {
-        self.session.state_map().slot(self.namespace(), self.key())
-    }
+#[derive(Default)]
+struct SlotValue {
+    stored: Option<Stored>,
+    /// Set when the session was closed: the map no longer holds this slot.
+    orphaned: bool,
+}
 
-    fn downcast_ref<'s>(&self, stored: Option<&'s Stored>) -> Result<&'s T, StateError> {
-        let stored = stored.ok_or_else(|| self.uninitialized())?;
-        stored
-            .value
-            .downcast_ref::<T>()
-            .ok_or_else(|| self.mismatch(stored))
-    }
+pub(crate) struct Stored {
+    pub(crate) value: Box<dyn Any + Send + Sync>,
+    pub(crate) type_name: &'static str,
+}
 
-    fn uninitialized(&self) -> StateError {
-        StateError::Uninitialized {
-            namespace: self.namespace().map(Into::into),
-            key: self.key().into(),
+impl Stored {
+    pub(crate) fn new<T: Send + Sync + 'static>(value: T) -> Self {
+        Stored {
+            value: Box::new(value),
+            type_name: type_name::<T>(),
         }
     }
-
-    fn mismatch(&self, stored: &Stored) -> StateError {
-        StateError::TypeMismatch {
-            namespace: self.namespace().map(Into::into),
-            key: self.key().into(),
-            expected: type_name::<T>(),
-            found: stored.type_name,
-        }
-    }
-}
-
-impl<T> Clone for StateRef<T> {
-    fn clone(&self) -> Self {
-        StateRef {
-            session: self.session.clone(),
-            slot: Arc::clone(&self.slot),
-            _type: PhantomData,
-        }
-    }
-}
-
-impl<T> fmt::Debug for StateRef<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateRef")
-            .field("session", &self.session.id())
-            .field("namespace", &self.slot.namespace)
-            .field("key", &self.slot.key)
-            .field("type", &type_name::<T>())
-            .finish()
-    }
-}
-
-impl Session {
-    /// A handle to the state at (`namespace`, `key`) in this session, for
-    /// host code that is not running a page of this session.
-    pub fn state<'a, T: Send + Sync + 'static>(
-        &self,
-        namespace: impl Into<Namespace<'a>>,
-        key: &str,
-    ) -> StateRef<T> {
-        StateRef::new(self, namespace.into(), key)
-    }
-}
-
-/// A handle to the state at (`namespace`, `key`) in the current run
-/// context's session: the function form of `use_state!`.
-///
-/// Fails with [`StateError::NoContext`] on a thread without a run context.
-///
-/// ```
-/// use pagestate_core::{state, Session, StateError};
-///
-/// assert!(matches!(state::<u8>(None, "x"), Err(StateError::NoContext { .. })));
-/// Session::new().run(|| {
-///     let x = state::<u8>(None, "x").unwrap();
-///     x.set(7).unwrap();
-///     assert_eq!(x.get(), Ok(7));
-/// });
-/// ```
-pub fn state<'a, T: Send + Sync + 'static>(
-    namespace: impl Into<Namespace<'a>>,
-    key: &str,
-) -> Result<StateRef<T>, StateError> {
-    let namespace = namespace.into();
-    ScriptRunContext::with_current(|ctx| match ctx {
-        Some(ctx) => Ok(StateRef::new(ctx.session(), namespace, key)),
-        None => Err(StateError::NoContext {
-            namespace: namespace.name().map(Into::into),
-            key: key.into(),
-        }),
-    })
-}
-
-/// `use_state!` without a factory.
-#[doc(hidden)]
-#[track_caller]
-pub fn use_state<T: Send + Sync + 'static>(namespace: Namespace<'_>, key: &str) -> StateRef<T> {
-    match ScriptRunContext::with_current(|ctx| {
-        ctx.map(|ctx| StateRef::new(ctx.session(), namespace, key))
-    }) {
-        Some(state) => state,
-        None => no_context_panic(namespace, key),
-    }
-}
-
-/// `use_state!` with a factory: initialised on first use.
-#[doc(hidden)]
-#[track_caller]
-pub fn use_state_init<T: Send + Sync + 'static, F: FnOnce() -> T>(
-    namespace: Namespace<'_>,
-    key: &str,
-    factory: F,
-) -> StateRef<T> {
-    let state = use_state::<T>(namespace, key);
-    state.init(factory);
-    state
-}
-
-#[cold]
-#[track_caller]
-fn no_context_panic(namespace: Namespace<'_>, key: &str) -> ! {
-    panic!(
-        "use_state!: {} was used outside a page run: no ScriptRunContext on this thread. \
-         Run the page inside `Session::run(|| ...)`, or attach a captured context with \
-         `ScriptRunContext::attach` on the thread you spawned",
-        Address(namespace.name(), key)
-    )
 }

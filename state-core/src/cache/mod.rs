@@ -52,7 +52,7 @@ pub use store::{session_purge_examined, Cache};
 #[cfg(feature = "redis")]
 pub use redis::{RedisAlreadyStarted, RedisConfig, RedisTier};
 
-use crate::session::on_session_end;
+use crate::session::lifetime::on_session_end;
 use key::{CacheKey, CacheValue, PersistValue, Scoped};
 use store::Settings;
 

@@ -2,21 +2,21 @@
 //! rerun finds its states without the session map's lock or hashing.
 //!
 //! A page reaches the same few states on every rerun, from the same page
-//! thread. Each entry remembers which session and which generation of its
-//! map (bumped when the session is closed) a slot was found in; any other
-//! session, or a closed one, misses and asks the map. Entries hold the slot
-//! weakly: a dropped session's values are never kept alive from here.
+//! thread. Each entry remembers which map (one per session) and which
+//! generation of it (bumped when the session is closed) a slot was found
+//! in; any other map, or a cleared one, misses and asks the map. Entries
+//! hold the slot weakly: a dropped session's values are never kept alive
+//! from here.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Weak};
 
-use super::Slot;
-use crate::session::{Session, SessionId};
+use super::{Slot, StateMap};
 
 const ENTRIES: usize = 8;
 
 struct Entry {
-    session: SessionId,
+    map: u64,
     generation: u64,
     namespace: Option<Box<str>>,
     key: Box<str>,
@@ -38,17 +38,16 @@ thread_local! {
     };
 }
 
-/// The slot at (`namespace`, `key`) in `session`: from this thread's
-/// memory, or from the session's map (and then remembered).
-pub(super) fn slot(session: &Session, namespace: Option<&str>, key: &str) -> Arc<Slot> {
-    let map = session.state_map();
+/// The slot at (`namespace`, `key`) in `map`: from this thread's memory,
+/// or from the map itself (and then remembered).
+pub(crate) fn slot(map: &StateMap, namespace: Option<&str>, key: &str) -> Arc<Slot> {
     let generation = map.generation();
-    let id = session.id();
+    let id = map.id();
     let remembered = RECENT
         .try_with(|recent| {
             let recent = recent.try_borrow().ok()?;
             recent.entries.iter().flatten().find_map(|entry| {
-                (entry.session == id
+                (entry.map == id
                     && entry.generation == generation
                     && &*entry.key == key
                     && entry.namespace.as_deref() == namespace)
@@ -69,7 +68,7 @@ pub(super) fn slot(session: &Session, namespace: Option<&str>, key: &str) -> Arc
             // The entry replaced drops here, after the borrow: dropping a
             // `Weak` runs no user code.
             recent.entries[at] = Some(Entry {
-                session: id,
+                map: id,
                 generation,
                 namespace: namespace.map(Into::into),
                 key: key.into(),
