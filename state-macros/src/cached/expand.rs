@@ -81,8 +81,8 @@ impl Cached {
             );
         };
 
-        if attrs.iter().any(|attr| attrs::is_executor(attr)) {
-            return self.expand_over_executor(prelude, call, ret, companion);
+        if let Some(executor) = attrs.iter().position(|attr| attrs::is_executor(attr)) {
+            return self.expand_over_executor(executor, prelude, call, ret, companion);
         }
 
         let run = if is_async {

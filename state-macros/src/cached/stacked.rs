@@ -18,8 +18,12 @@ impl Cached {
     /// and a miss submits the job at once, as an uncached call would. What is
     /// cached is the function's own cacheable outcome of a job that
     /// succeeded: never an `ExecError`, never the function's own `Err`.
+    ///
+    /// `executor` is the position of the `#[executor]` attribute among the
+    /// function's outer attributes, as `attrs::split` returns them.
     pub(super) fn expand_over_executor(
         &self,
+        executor: usize,
         prelude: TokenStream,
         call: TokenStream,
         ret: TokenStream,
@@ -35,10 +39,6 @@ impl Cached {
         let name = &sig.ident;
         let inner = format_ident!("__pagestate_uncached_{}", name.unraw());
         let (attrs, inner_attrs) = attrs::split(attrs);
-        let executor = attrs
-            .iter()
-            .position(|attr| attrs::is_executor(attr))
-            .expect("checked by the caller");
         let executor_attr = attrs[executor];
         // The inner function keeps what governs its body; docs and the
         // like stay with the function users call.
