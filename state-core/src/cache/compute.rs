@@ -239,13 +239,13 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     }
 
     /// A sync call: the cached value for `key`, or `compute`'s outcome.
-    #[doc(hidden)]
-    #[track_caller]
-    #[inline]
     ///
     /// `compute` is called at most once. It is taken behind `dyn`, so this
     /// code is compiled once per key and outcome type, not once per
     /// `#[cached]` function.
+    #[doc(hidden)]
+    #[track_caller]
+    #[inline]
     pub fn call<O>(&'static self, key: K, compute: &mut dyn FnMut() -> O) -> O
     where
         O: CacheOutput<Value = V>,
