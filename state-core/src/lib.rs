@@ -34,7 +34,7 @@ pub mod __private {
         assert_key, assert_key_ref, assert_outcome, assert_persisted_outcome, body_ran_twice,
         custom_key, executed, session_purge_examined, typed_future, Always, Cache, CacheConfig,
         CacheOutput, CacheSlot, Call, CallCached, CallInvalid, Executed, KeyArg, KeyPartInvalid,
-        KeyPartOf, PersistedCall, RedisCall, Returns, ReturnsResult, ReturnsValue, Setting,
+        KeyPartOf, Missed, PersistedCall, RedisCall, Returns, ReturnsResult, ReturnsValue, Setting,
     };
     pub use crate::durable::{
         use_state_durable, DurableCodec, DurableFallback, DurableProbe, DurableViaSerde,

@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 
-use super::key::{Always, CacheKey, CacheOutput, CacheValue, PersistValue};
+use super::key::{Always, CacheKey, CacheOutput, CacheValue, PersistValue, Scoped, GLOBAL};
 use super::{Cache, CacheSlot};
 
 /// One argument on its way into a key: `(&&KeyArg(&arg)).__pagestate_part()`
@@ -130,6 +130,10 @@ where
 {
 }
 
+/// A key that missed, in the scope of the call that looked it up.
+#[doc(hidden)]
+pub struct Missed<K>(Scoped<K>);
+
 /// A call of a `#[cached]` function with key type `K` and outcome `O`.
 #[doc(hidden)]
 pub struct Call<K, O> {
@@ -150,9 +154,17 @@ impl<K, O> Call<K, O> {
 
 #[doc(hidden)]
 pub trait CallCached<K, O> {
-    /// `body` runs at most once; behind `dyn`, so that the call is compiled
-    /// once per key and outcome type, not once per function.
-    fn __pagestate_call(&self, key: K, body: &mut dyn FnMut() -> O) -> O;
+    /// The hit path: the cached outcome for `key`, or the key in the
+    /// caller's scope for [`__pagestate_call_missed`]. A hit builds nothing
+    /// for the body.
+    ///
+    /// [`__pagestate_call_missed`]: CallCached::__pagestate_call_missed
+    fn __pagestate_lookup(&self, key: K) -> Result<O, Missed<K>>;
+
+    /// The miss path: waits for an equal call or runs `body`, at most once.
+    /// `body` is behind `dyn`, so that this is compiled once per key and
+    /// outcome type, not once per function.
+    fn __pagestate_call_missed(&self, key: Missed<K>, body: &mut dyn FnMut() -> O) -> O;
 
     fn __pagestate_call_async<Fut: Future<Output = O>>(
         &self,
@@ -202,10 +214,16 @@ where
     C: ResolveCache<K, O>,
     O::Value: CacheValue,
 {
-    #[inline]
+    // Always inlined: the hit path is the whole point of a cache.
+    #[inline(always)]
     #[track_caller]
-    fn __pagestate_call(&self, key: K, body: &mut dyn FnMut() -> O) -> O {
-        self.__pagestate_cache().call(key, body)
+    fn __pagestate_lookup(&self, key: K) -> Result<O, Missed<K>> {
+        self.__pagestate_cache().hit(key).map_err(Missed)
+    }
+
+    #[inline]
+    fn __pagestate_call_missed(&self, key: Missed<K>, body: &mut dyn FnMut() -> O) -> O {
+        self.__pagestate_cache().call_missed(key.0, body)
     }
 
     #[inline]
@@ -301,7 +319,14 @@ where
 /// runs.
 #[doc(hidden)]
 pub trait CallInvalid<K, O> {
-    fn __pagestate_call(&self, _key: K, body: &mut dyn FnMut() -> O) -> O {
+    fn __pagestate_lookup(&self, key: K) -> Result<O, Missed<K>> {
+        Err(Missed(Scoped {
+            session: GLOBAL,
+            key,
+        }))
+    }
+
+    fn __pagestate_call_missed(&self, _key: Missed<K>, body: &mut dyn FnMut() -> O) -> O {
         body()
     }
 

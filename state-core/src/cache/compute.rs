@@ -238,27 +238,26 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         Some(value)
     }
 
-    /// A sync call: the cached value for `key`, or `compute`'s outcome.
-    ///
-    /// `compute` is called at most once. It is taken behind `dyn`, so this
-    /// code is compiled once per key and outcome type, not once per
-    /// `#[cached]` function.
-    #[doc(hidden)]
+    /// The hit path of a sync call: the cached value for `key`, or the key in
+    /// the caller's scope for [`call_missed`](Self::call_missed). It comes
+    /// first and apart, so that a hit builds nothing for the body.
     #[track_caller]
-    #[inline]
-    pub fn call<O>(&'static self, key: K, compute: &mut dyn FnMut() -> O) -> O
+    #[inline(always)]
+    pub(crate) fn hit<O>(&'static self, key: K) -> Result<O, Scoped<K>>
     where
         O: CacheOutput<Value = V>,
     {
         let key = self.scoped(key);
-        if let Some(value) = self.get(&key) {
-            return O::from_cached(value);
+        match self.get(&key) {
+            Some(value) => Ok(O::from_cached(value)),
+            None => Err(key),
         }
-        self.call_missed(key, compute)
     }
 
-    /// The sync miss path; `compute` is called at most once.
-    fn call_missed<O>(&'static self, key: Scoped<K>, compute: &mut dyn FnMut() -> O) -> O
+    /// The miss path of a sync call; `compute` is called at most once. It
+    /// is taken behind `dyn`, so this code is compiled once per key and
+    /// outcome type, not once per `#[cached]` function.
+    pub(crate) fn call_missed<O>(&'static self, key: Scoped<K>, compute: &mut dyn FnMut() -> O) -> O
     where
         O: CacheOutput<Value = V>,
     {

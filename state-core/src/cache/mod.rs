@@ -43,7 +43,7 @@ pub use call::PersistedCall as RedisCall;
 pub use call::RedisCall;
 pub use call::{
     assert_outcome, assert_persisted_outcome, body_ran_twice, custom_key, typed_future, Call,
-    CallCached, CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, PersistedCall, Returns,
+    CallCached, CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, Missed, PersistedCall, Returns,
     ReturnsResult, ReturnsValue,
 };
 pub use key::{assert_key, assert_key_ref, executed, Always, CacheOutput, Executed};

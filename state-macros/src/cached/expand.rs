@@ -98,18 +98,26 @@ impl Cached {
             // The body goes to the cache as `&mut dyn FnMut`, called at most
             // once: the cache's code is then shared by every function with
             // the same key and value types instead of compiled per function.
+            // A hit returns before the body closure exists.
             quote! {
-                let mut __pagestate_body =
-                    ::core::option::Option::Some(move || -> #ret #block);
-                let __pagestate_outcome = (&__pagestate_call).__pagestate_call(
-                    __pagestate_key,
-                    &mut || match __pagestate_body.take() {
-                        ::core::option::Option::Some(mut __pagestate_body) => {
-                            (&&__pagestate_returns).__pagestate_wrap(__pagestate_body())
+                let __pagestate_outcome =
+                    match (&__pagestate_call).__pagestate_lookup(__pagestate_key) {
+                        ::core::result::Result::Ok(__pagestate_outcome) => __pagestate_outcome,
+                        ::core::result::Result::Err(__pagestate_missed) => {
+                            let mut __pagestate_body =
+                                ::core::option::Option::Some(move || -> #ret #block);
+                            (&__pagestate_call).__pagestate_call_missed(
+                                __pagestate_missed,
+                                &mut || match __pagestate_body.take() {
+                                    ::core::option::Option::Some(mut __pagestate_body) => {
+                                        (&&__pagestate_returns)
+                                            .__pagestate_wrap(__pagestate_body())
+                                    }
+                                    ::core::option::Option::None => #private::body_ran_twice(),
+                                },
+                            )
                         }
-                        ::core::option::Option::None => #private::body_ran_twice(),
-                    },
-                );
+                    };
             }
         };
 
