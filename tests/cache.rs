@@ -1612,7 +1612,7 @@ fn function_shapes_expand_and_behave() {
     assert!(shapes::async_with_refs::invalidate("12", b"xy"));
     assert!(shapes::no_arguments::invalidate());
 
-    // A cached function local to a test body, with its companion module.
+    // A cached function local to a test body, with its cache controls.
     #[cached]
     fn local(x: u64) -> u64 {
         x + 1

@@ -1,4 +1,4 @@
-// An option error is the only error: the function and its companion module
+// An option error is the only error: the function and its cache controls
 // keep their shapes, so the calls below report nothing more.
 use pagestate::cached;
 
