@@ -58,7 +58,7 @@ fn test_dir() -> PathBuf {
 /// (see [`announce_waiting`]), so that the body really overlaps the other
 /// process's calls and they are served by this computation, not by a value
 /// stored before they called.
-fn wait_for_both_processes() {
+fn wait_until_the_other_process_waits() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while files_starting_with(&test_dir(), "waiting-") == 0 {
         assert!(
@@ -89,14 +89,14 @@ fn square(x: u64) -> u64 {
 #[cached(persist = "redis")]
 fn slow_square(x: u64) -> u64 {
     record_run("slow_square");
-    wait_for_both_processes();
+    wait_until_the_other_process_waits();
     x * x
 }
 
 #[cached(persist = "redis")]
 async fn async_square(x: u64) -> u64 {
     record_run("async_square");
-    wait_for_both_processes();
+    wait_until_the_other_process_waits();
     x * x
 }
 
