@@ -296,3 +296,25 @@ fn a_body_may_change_or_move_its_arguments() {
     assert_eq!(greeting("Ada".to_string()), "Ada");
     assert_eq!((greeting::stats().hits, greeting::stats().misses), (1, 1));
 }
+
+// --- an executable without process functions never serves as a worker ----
+
+/// This test binary has no `#[executor(process)]` function, so it links no
+/// worker loop. Started as a worker anyway (the variable a process pool
+/// sets, with this version's protocol), it must exit at once, before
+/// `main`, and never run the application in a worker's place.
+#[test]
+fn started_as_a_worker_without_process_functions_it_exits_before_main() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_body_may_start_with_inner_attributes",
+            "--nocapture",
+        ])
+        .env("PAGESTATE_WORKER", "pagestate-worker-2")
+        .output()
+        .unwrap();
+    // 122: nothing to serve (state-core/src/executor/registry.rs).
+    assert_eq!(output.status.code(), Some(122), "{output:?}");
+    assert!(output.stdout.is_empty(), "main ran: {output:?}");
+}

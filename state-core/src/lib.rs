@@ -1,5 +1,6 @@
 //! Runtime of [pagestate](https://docs.rs/pagestate): sessions and run
-//! contexts, per-session state, caches and executors.
+//! contexts, per-session state and executors. The caches are
+//! pagestate-cache's; this crate re-exports them.
 //!
 //! Applications depend on the `pagestate` facade, which re-exports this crate
 //! together with the macros that generate calls into it.
@@ -7,22 +8,19 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod cache;
 pub mod durable;
 mod executor;
 mod session;
 mod state;
-#[cfg(test)]
-mod test_alloc;
 
 #[cfg(test)]
 #[global_allocator]
-static ALLOCATOR: test_alloc::Tracking = test_alloc::Tracking;
+static ALLOCATOR: pagestate_alloc_probe::Tracking = pagestate_alloc_probe::Tracking;
 
-pub use cache::{clear_all_caches, CacheStats};
-#[cfg(feature = "redis")]
-pub use cache::{RedisAlreadyStarted, RedisConfig, RedisTier};
 pub use executor::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
+pub use pagestate_cache::{clear_all_caches, CacheStats};
+#[cfg(feature = "redis")]
+pub use pagestate_cache::{RedisAlreadyStarted, RedisConfig, RedisTier};
 pub use session::{state, ContextGuard, ScriptRunContext, Session, SessionId, StateRef};
 pub use state::{Namespace, StateError};
 
@@ -30,17 +28,18 @@ pub use state::{Namespace, StateError};
 /// Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::cache::{
-        assert_key, assert_key_ref, assert_outcome, assert_persisted_outcome, body_ran_twice,
-        custom_key, executed, session_purge_examined, typed_future, Always, Cache, CacheConfig,
-        CacheOutput, CacheSlot, Call, CallCached, CallInvalid, Executed, KeyArg, KeyPartInvalid,
-        KeyPartOf, Missed, PersistedCall, RedisCall, Returns, ReturnsResult, ReturnsValue, Setting,
-    };
     pub use crate::durable::{
         use_state_durable, DurableCodec, DurableFallback, DurableProbe, DurableViaSerde,
     };
+    pub use crate::executor::{executed, Executed};
     pub use crate::session::{use_state, use_state_init};
     pub use crate::Namespace;
+    pub use pagestate_cache::__private::{
+        assert_key, assert_key_ref, assert_outcome, assert_persisted_outcome, body_ran_twice,
+        custom_key, session_purge_examined, typed_future, Always, Cache, CacheConfig, CacheOutput,
+        CacheSlot, Call, CallCached, CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, Missed,
+        PersistedCall, RedisCall, Returns, ReturnsResult, ReturnsValue, Setting,
+    };
 
     pub use crate::executor::private::*;
     pub use crate::ExecError;

@@ -12,7 +12,8 @@
 //! This file owns:
 //! - when a session ends: [`Session::close`] empties its state table and
 //!   then runs the end hooks, and so does the drop of its last handle (the
-//!   hooks themselves, and [`SessionId`]s, are [`lifetime`]'s);
+//!   hooks themselves, and [`SessionId`]s, are pagestate-cache's, whose
+//!   session-scoped caches they serve);
 //! - the run context: which context is current on a thread, and how guards
 //!   restore it ([`ScriptRunContext::attach`]);
 //! - typed access through a [`StateRef`]: a value of another type is never
@@ -23,9 +24,7 @@
 //! public signatures (`Session::run`, `Session::state`, `session()`), so
 //! they share this file. What they build on knows nothing about them: the
 //! value table with its locks and re-entry checks
-//! ([`state`](mod@crate::state)), and the end hooks ([`lifetime`]).
-
-pub(crate) mod lifetime;
+//! ([`state`](mod@crate::state)), and the end hooks (pagestate-cache).
 
 use std::any::type_name;
 use std::cell::{Cell, RefCell};
@@ -34,8 +33,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::state::{recent, Address, Closure, Namespace, Slot, StateError, StateMap, Stored};
-use lifetime::run_end_hooks;
-pub use lifetime::SessionId;
+use pagestate_cache::__private::{run_end_hooks, set_current_session};
+pub use pagestate_cache::SessionId;
 
 /// A cheap, clonable handle to one user session.
 ///
@@ -67,6 +66,9 @@ struct SessionInner {
 impl Session {
     /// Starts a new, empty session.
     pub fn new() -> Self {
+        // Session-scoped caches find the caller's session through its run
+        // context, which needs a session: before this, there is none.
+        set_current_session(current_session_id);
         Session {
             inner: Arc::new(SessionInner {
                 id: SessionId::next(),
@@ -591,4 +593,10 @@ fn no_context_panic(namespace: Namespace<'_>, key: &str) -> ! {
          `ScriptRunContext::attach` on the thread you spawned",
         Address(namespace.name(), key)
     )
+}
+
+/// The session of the calling thread's run context, for session-scoped
+/// caches.
+fn current_session_id() -> Option<SessionId> {
+    ScriptRunContext::with_current(|ctx| ctx.map(|ctx| ctx.session().id()))
 }

@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 
 use super::codec::{self, read_frame_into, MAX_FRAME, REQUEST};
-use crate::test_alloc::largest_allocation_in;
+use pagestate_alloc_probe::largest_allocation_in;
 
 /// What a decoder may allocate for `input_len` bytes of input: its first
 /// 64 KiB chunk, or twice what arrived.

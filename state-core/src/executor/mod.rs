@@ -9,8 +9,10 @@ mod codec;
 #[cfg(test)]
 mod codec_props;
 mod error;
+mod executed;
 mod pool_size;
 mod process_pool;
+mod registry;
 mod thread_pool;
 mod timer;
 #[cfg(feature = "tokio")]
@@ -18,6 +20,7 @@ mod tokio_context;
 mod worker;
 
 pub use error::{AlreadyStarted, ExecError};
+pub use executed::{executed, Executed};
 pub use process_pool::ProcessPool;
 pub use thread_pool::ThreadPool;
 
@@ -25,8 +28,9 @@ pub use thread_pool::ThreadPool;
 pub(crate) mod private {
     pub use super::codec::{codec, Codec, ProcessValue};
     pub use super::process_pool::{run_in_process, ProcessFuture};
+    pub use super::registry::{ProcessFunction, PROCESS_FUNCTIONS};
     pub use super::thread_pool::{
         assert_thread_value, async_job, run_on_thread, ExecFuture, ThreadValue,
     };
-    pub use super::worker::{ProcessFunction, PROCESS_FUNCTIONS};
+    pub use super::worker::enter as worker_main;
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use super::codec::Codec;
 use super::error::{AlreadyStarted, ExecError};
 use super::pool_size::PoolSize;
+use super::registry::{registry_index, ProcessFunction};
 use super::thread_pool::Reply;
-use super::worker::{registry_index, ProcessFunction};
 use futures_channel::oneshot;
 
 /// The pool of worker processes that runs `#[executor(process)]` jobs.

@@ -1,44 +1,21 @@
-//! The worker side of the process executor: the registry of functions a
-//! worker can run, and the loop a worker process runs instead of `main`.
+//! The worker side of the process executor: the loop a worker process
+//! runs instead of `main`.
 //!
 //! A worker is the application's own executable started again with
-//! [`WORKER_ENV`](super::codec::WORKER_ENV) set. A constructor in this crate
-//! (run by the platform loader before `main`) sees the variable, removes it
-//! so that the worker's own children start normally, and serves jobs until
-//! its parent goes away; it never returns, so `main` (or libtest's harness,
-//! in a test binary) never starts in a worker.
+//! [`WORKER_ENV`](super::codec::WORKER_ENV) set. The constructor in
+//! [`registry`](super::registry) sees the variable before `main` and enters
+//! [`enter`] here, through the registry: an executable without
+//! `#[executor(process)]` functions never links this loop. It removes the
+//! variable so that the worker's own children start normally, and serves
+//! jobs until its parent goes away; it never returns, so `main` (or
+//! libtest's harness, in a test binary) never starts in a worker.
 
-/// One function that worker processes can run: `#[executor(process)]`
-/// registers one per function at link time.
-#[derive(Debug)]
-pub struct ProcessFunction {
-    /// Unique within the executable; the same in the application and its
-    /// workers, which run the same executable.
-    pub id: &'static str,
-    /// Decodes the arguments, runs the function and encodes its result; an
-    /// `Err` is a codec failure message. Panics are caught by the caller.
-    pub call: fn(&[u8]) -> Result<Vec<u8>, String>,
-}
+#[cfg(unix)]
+pub use unix::enter;
 
-/// Every `#[executor(process)]` function in the executable.
-#[linkme::distributed_slice]
-pub static PROCESS_FUNCTIONS: [ProcessFunction];
-
-/// Where `function` sits in [`PROCESS_FUNCTIONS`]: the same place in the
-/// application and in its workers, which run the same executable. `None`
-/// for a `ProcessFunction` that is not in the registry.
-#[cfg_attr(not(unix), allow(dead_code))]
-pub(crate) fn registry_index(function: &'static ProcessFunction) -> Option<u32> {
-    let all: &[ProcessFunction] = &PROCESS_FUNCTIONS;
-    let size = std::mem::size_of::<ProcessFunction>();
-    let offset = (function as *const ProcessFunction as usize).checked_sub(all.as_ptr() as usize)?;
-    let index = offset / size;
-    let entry = all.get(index)?;
-    if !std::ptr::eq(entry, function) {
-        return None;
-    }
-    u32::try_from(index).ok()
-}
+/// Where workers would start: nowhere, off Unix (the pool starts none).
+#[cfg(not(unix))]
+pub fn enter() {}
 
 #[cfg(unix)]
 mod unix {
@@ -49,9 +26,9 @@ mod unix {
     use std::process;
     use std::thread;
 
-    use super::super::codec::{self, PARENT_ENV, PROTOCOL_VERSION, WORKER_ENV};
+    use super::super::codec::{self, PARENT_ENV, WORKER_ENV};
     use super::super::error::panic_message;
-    use super::PROCESS_FUNCTIONS;
+    use super::super::registry::PROCESS_FUNCTIONS;
 
     /// Exit code of a worker that could not set up its protocol channel.
     const SETUP_FAILED: i32 = 121;
@@ -59,18 +36,10 @@ mod unix {
     /// How often a worker checks that its parent is alive.
     const PARENT_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
 
-    // `late`: every other constructor of the executable has run first, so
-    // a job sees the same statics it would see after `main` started.
-    #[ctor::ctor(unsafe, priority = late)]
-    fn catch_worker() {
-        let Some(version) = std::env::var_os(WORKER_ENV) else {
-            return;
-        };
-        if version != PROTOCOL_VERSION {
-            // Another pagestate version's worker protocol: leave the variable
-            // for the process pool, which then refuses to start workers.
-            return;
-        }
+    /// Turns this process into a worker: the registry's constructor calls
+    /// this before `main` once it has seen `PAGESTATE_WORKER` with this
+    /// version's protocol. Never returns.
+    pub fn enter() {
         let parent = std::env::var(PARENT_ENV)
             .ok()
             .and_then(|pid| pid.parse().ok());

@@ -89,6 +89,7 @@ pub(super) fn expand(options: &Options, function: ItemFn) -> TokenStream {
                     "@", ::core::line!(), ":", ::core::column!()
                 ),
                 call: __pagestate_serve,
+                worker: #private::worker_main,
             };
 
             let mut __pagestate_arguments = ::core::result::Result::Ok(::std::vec::Vec::new());

@@ -1,29 +1,34 @@
-//! A session's identity and the end of its life, as the stores keyed by
-//! session see them.
+//! A session's identity, the session a call runs in, and the end of a
+//! session's life, as the stores keyed by session see them.
 //!
 //! This file owns:
 //! - [`SessionId`]s: unique within the process, never reused;
+//! - the current session: pagestate-core, which owns sessions and run
+//!   contexts, tells this crate how to find the session of the calling
+//!   thread ([`set_current_session`]);
 //! - the end hooks: what runs when a session ends (`Session::close`, or the
 //!   drop of its last handle), so that caches can free its entries; the
 //!   hooks run unlocked, and while a thread holds a [`DeferSessionEnds`]
 //!   (a cache under its own lock) they wait until the last one drops.
 //!
-//! It knows nothing about `Session` itself: [`super`] decides when a
+//! It knows nothing about `Session` itself: pagestate-core decides when a
 //! session ends and calls [`run_end_hooks`].
 
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-/// The identity of a [`Session`](crate::Session), unique within the process and never reused.
+/// The identity of a session (pagestate's `Session`), unique within the
+/// process and never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SessionId(u64);
 
 impl SessionId {
     /// A new id, never handed out before.
-    pub(super) fn next() -> Self {
+    #[doc(hidden)]
+    pub fn next() -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         SessionId(NEXT_ID.fetch_add(1, Ordering::Relaxed))
     }
@@ -38,6 +43,23 @@ impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "session-{}", self.0)
     }
+}
+
+/// How to find the session of the calling thread's run context, set by
+/// pagestate-core when it creates its first session: before that no
+/// thread can be in a session.
+static CURRENT: OnceLock<fn() -> Option<SessionId>> = OnceLock::new();
+
+/// Tells the caches how to find the session of the calling thread's run
+/// context. The first call wins; pagestate-core makes it when it creates a
+/// session, so every thread that can be in a session sees it.
+pub fn set_current_session(current: fn() -> Option<SessionId>) {
+    let _ = CURRENT.set(current);
+}
+
+/// The session of the calling thread's run context, if it has one.
+pub(crate) fn current() -> Option<SessionId> {
+    CURRENT.get().and_then(|current| current())
 }
 
 type EndHook = Arc<dyn Fn(SessionId) + Send + Sync>;
@@ -96,8 +118,8 @@ impl Drop for DeferSessionEnds {
 }
 
 /// Runs the end hooks for the session `id`, now or, under a
-/// [`DeferSessionEnds`], when the thread's last one drops.
-pub(super) fn run_end_hooks(id: SessionId) {
+/// `DeferSessionEnds`, when the thread's last one drops.
+pub fn run_end_hooks(id: SessionId) {
     let deferred = DEFERRED
         .try_with(|deferred| {
             let mut deferred = deferred.borrow_mut();

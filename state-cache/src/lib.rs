@@ -1,17 +1,31 @@
-//! Memoization for `#[cached]` functions, with `st.cache_data`'s semantics.
+//! Runtime of [pagestate](https://docs.rs/pagestate)'s `#[cached]`:
+//! memoization with `st.cache_data`'s semantics.
 //!
-//! - [`store`]: the in-memory store and its eviction;
-//! - [`expiry`]: when an entry expires, on a clock cheap enough for hits;
-//! - [`flight`]: single-flight, the sync, async and eager call paths;
-//! - [`key`]: what may be a key or a value, scopes, stable hashes;
-//! - [`persist`]: `persist = "disk"`;
-//! - [`redis`]: `persist = "redis"` (feature `redis`), shared by processes;
-//! - [`envelope`]: how both persisted tiers seal a value;
-//! - [`call`]: how expansions reach a cache without cascading errors.
-//!
-//! Each `#[cached]` function owns a [`CacheSlot`] in a `static`. The slot
-//! creates the typed store on first use and registers it, type-erased, so
-//! that [`clear_all_caches`] and session ends reach every cache.
+//! Applications depend on the `pagestate` facade, which re-exports what is
+//! public here; `#[cached]` expansions call into this crate. It is a crate
+//! of its own, apart from pagestate-core's sessions, state and executors,
+//! so that a binary that only caches links only this: a linker takes whole
+//! object files, and a crate's object files reach each other.
+
+// The modules:
+// - `store`: the in-memory store and its eviction;
+// - `expiry`: when an entry expires, on a clock cheap enough for hits;
+// - `flight`: the single-flight table;
+// - `compute`: the sync, async and eager call paths;
+// - `key`: what may be a key or a value, scopes, stable hashes;
+// - `persist`: `persist = "disk"`;
+// - `redis`: `persist = "redis"` (feature `redis`), shared by processes;
+// - `envelope`: how both persisted tiers seal a value;
+// - `call`: how expansions reach a cache without cascading errors;
+// - `session`: session ids, the current session, and session ends, as the
+//   session-scoped caches see them.
+//
+// Each `#[cached]` function owns a `CacheSlot` in a `static`. The slot
+// creates the typed store on first use and registers it, type-erased, so
+// that `clear_all_caches` and session ends reach every cache.
+
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod call;
 mod compute;
@@ -27,40 +41,52 @@ mod redis;
 #[cfg(not(feature = "redis"))]
 #[path = "redis_off.rs"]
 mod redis;
+mod session;
 mod store;
+
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: pagestate_alloc_probe::Tracking = pagestate_alloc_probe::Tracking;
 
 use std::any::Any;
 use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
-/// Without the feature a `persist = "redis"` function is a compile error
-/// (the facade's `__pagestate_requires_redis!`); this keeps its expansion
-/// from cascading into more errors.
-#[cfg(not(feature = "redis"))]
-#[doc(hidden)]
-pub use call::PersistedCall as RedisCall;
-#[cfg(feature = "redis")]
-pub use call::RedisCall;
-pub use call::{
-    assert_outcome, assert_persisted_outcome, body_ran_twice, custom_key, typed_future, Call,
-    CallCached, CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, Missed, PersistedCall, Returns,
-    ReturnsResult, ReturnsValue,
-};
-pub use key::{assert_key, assert_key_ref, executed, Always, CacheOutput, Executed};
-pub use store::{session_purge_examined, Cache};
-
 #[cfg(feature = "redis")]
 pub use redis::{RedisAlreadyStarted, RedisConfig, RedisTier};
+pub use session::SessionId;
 
-use crate::session::lifetime::on_session_end;
+/// What `#[cached]` expansions and pagestate-core call, and counters that
+/// pagestate's own tests read. Not a public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    /// Without the feature a `persist = "redis"` function is a compile
+    /// error (the facade's `__pagestate_requires_redis!`); this keeps its
+    /// expansion from cascading into more errors.
+    #[cfg(not(feature = "redis"))]
+    pub use crate::call::PersistedCall as RedisCall;
+    #[cfg(feature = "redis")]
+    pub use crate::call::RedisCall;
+    pub use crate::call::{
+        assert_outcome, assert_persisted_outcome, body_ran_twice, custom_key, typed_future, Call,
+        CallCached, CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, Missed, PersistedCall, Returns,
+        ReturnsResult, ReturnsValue,
+    };
+    pub use crate::key::{assert_key, assert_key_ref, Always, CacheOutput};
+    pub use crate::session::{run_end_hooks, set_current_session};
+    pub use crate::store::{session_purge_examined, Cache};
+    pub use crate::{CacheConfig, CacheSlot, Setting};
+}
+
 use key::{CacheKey, CacheValue, PersistValue, Scoped};
-use store::Settings;
+use session::on_session_end;
+use store::{Cache, Settings};
 
 /// Counters of one cache, as `name::stats()` of a `#[cached] fn name`
 /// returns them.
 ///
 /// ```
-/// # use pagestate_core::CacheStats;
+/// # use pagestate_cache::CacheStats;
 /// let stats = CacheStats::default();
 /// assert_eq!((stats.hits, stats.misses, stats.entries, stats.waiting), (0, 0, 0, 0));
 /// ```
@@ -99,7 +125,7 @@ pub struct CacheStats {
 /// prefix, and the memory copies of every connected process.
 ///
 /// ```
-/// pagestate_core::clear_all_caches();
+/// pagestate_cache::clear_all_caches();
 /// ```
 pub fn clear_all_caches() {
     for cache in registered() {

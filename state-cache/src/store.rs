@@ -23,7 +23,7 @@ use super::key::{CacheKey, CacheValue, Scoped};
 use super::persist::Disk;
 use super::redis::Remote;
 use super::CacheStats;
-use crate::session::lifetime::DeferSessionEnds;
+use crate::session::DeferSessionEnds;
 
 /// The options of one cache, resolved once when it is created.
 #[derive(Clone, Copy, Debug)]

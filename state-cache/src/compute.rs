@@ -33,7 +33,7 @@ use super::flight::{Flight, Running};
 use super::key::{CacheKey, CacheOutput, CacheValue, Scoped, GLOBAL};
 use super::redis::{Attempt, Lease, Wait};
 use super::store::Cache;
-use crate::session::ScriptRunContext;
+use crate::session;
 
 /// What a caller found on the miss path.
 enum Lookup<K: CacheKey, V: CacheValue> {
@@ -407,8 +407,8 @@ pub(crate) fn scope_of(session_scoped: bool) -> u64 {
     if !session_scoped {
         return GLOBAL;
     }
-    match ScriptRunContext::with_current(|ctx| ctx.map(|ctx| ctx.session().id().as_u64())) {
-        Some(session) => session,
+    match session::current() {
+        Some(session) => session.as_u64(),
         None => no_context_panic(),
     }
 }

@@ -69,7 +69,7 @@ const LEASE_MARGIN: Duration = Duration::from_millis(5);
 ///
 /// ```
 /// use std::time::Duration;
-/// use pagestate_core::RedisConfig;
+/// use pagestate_cache::RedisConfig;
 ///
 /// let config = RedisConfig::from_env()
 ///     .url("redis://cache.internal:6379/2")
@@ -155,7 +155,7 @@ impl Default for RedisConfig {
 /// "redis")]` functions.
 ///
 /// ```no_run
-/// use pagestate_core::{RedisConfig, RedisTier};
+/// use pagestate_cache::{RedisConfig, RedisTier};
 ///
 /// fn main() {
 ///     RedisTier::configure(RedisConfig::from_env().prefix("my-app:"))

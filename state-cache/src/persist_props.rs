@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::envelope::identity;
 use super::key::{stable_hash, Scoped, GLOBAL};
 use super::persist::{function_dir, Disk};
-use crate::test_alloc::largest_allocation_in;
+use pagestate_alloc_probe::largest_allocation_in;
 
 const IDENTITY_FINGERPRINT: u128 = 0x5eed;
 

@@ -1,4 +1,4 @@
-//! Test builds only: a global allocator that records the largest single
+//! Test support: a global allocator that records the largest single
 //! allocation made on the current thread, so that the decoders' property
 //! tests can check that no input makes them allocate what it merely
 //! declares.
@@ -7,7 +7,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 /// [`System`], plus the per-thread record.
-pub(crate) struct Tracking;
+pub struct Tracking;
 
 thread_local! {
     static LARGEST: Cell<usize> = const { Cell::new(0) };
@@ -42,7 +42,7 @@ unsafe impl GlobalAlloc for Tracking {
 
 /// Runs `f` and returns its result with the largest single allocation it
 /// made on this thread, in bytes.
-pub(crate) fn largest_allocation_in<R>(f: impl FnOnce() -> R) -> (R, usize) {
+pub fn largest_allocation_in<R>(f: impl FnOnce() -> R) -> (R, usize) {
     LARGEST.with(|largest| largest.set(0));
     let result = f();
     (result, LARGEST.with(Cell::get))
