@@ -4,14 +4,17 @@
 Generates, side by side in one scratch workspace (target/compile-cost/):
 
   ours-N    N functions `#[pagestate::cached(ttl = 60, max_entries = 100)]`
+  lean-N    the same, with pagestate's default features off (no `runtime`:
+            an application that only caches links no sessions, state or
+            executors)
   theirs-N  the same N functions with the `cached` crate,
             `#[cached(ttl_secs = 60, max_size = 100)]` (cached 4.x's names)
 
 for N = 100, 1 and 0, builds each once, then times incremental debug
 rebuilds after editing one line of `main` (median of --runs, the variants
 alternating so that machine load hits all alike). Prints wall time and CPU
-time (user + sys of cargo and rustc) per variant, the ratio ours/theirs at
-N = 100, and its two parts: the first function (N = 1 against N = 0: the
+time (user + sys of cargo and rustc) per variant, the ratios ours/theirs and
+lean/theirs at N = 100, and their two parts: the first function (N = 1 against N = 0: the
 runtime gets linked) and each further one (N = 100 against N = 1).
 --deps-debug line-tables-only builds the dependencies of both sides with
 less debug information, a common setting for fast edit-run loops.
@@ -36,7 +39,7 @@ SCRATCH = ROOT / "target" / "compile-cost"
 
 
 def function_source(kind, i):
-    if kind == "ours":
+    if kind in ("ours", "lean"):
         attribute = "#[pagestate::cached(ttl = 60, max_entries = 100)]"
     else:
         attribute = "#[cached::proc_macro::cached(ttl_secs = 60, max_size = 100)]"
@@ -67,6 +70,8 @@ def write_crate(name, kind, n):
     (crate / "src").mkdir(parents=True, exist_ok=True)
     if kind == "ours":
         dependency = f'pagestate = {{ path = "{ROOT}" }}'
+    elif kind == "lean":
+        dependency = f'pagestate = {{ path = "{ROOT}", default-features = false }}'
     else:
         dependency = 'cached = "4.1"'
     (crate / "Cargo.toml").write_text(
@@ -110,12 +115,9 @@ def main():
     n = args.functions
 
     variants = [
-        (f"ours-{n}", "ours", n),
-        (f"theirs-{n}", "theirs", n),
-        ("ours-1", "ours", 1),
-        ("theirs-1", "theirs", 1),
-        ("ours-0", "ours", 0),
-        ("theirs-0", "theirs", 0),
+        (f"{kind}-{count}", kind, count)
+        for count in (n, 1, 0)
+        for kind in ("ours", "lean", "theirs")
     ]
     SCRATCH.mkdir(parents=True, exist_ok=True)
     members = ", ".join(f'"{name}"' for name, _, _ in variants)
@@ -151,26 +153,27 @@ def main():
     print(f"|---|---:|---:|")
     for name, _, _ in variants:
         print(f"| {name} | {median(name, 0):.3f} s | {median(name, 1):.3f} s |")
-    ours, theirs = f"ours-{n}", f"theirs-{n}"
-    for index, what in [(0, "wall"), (1, "CPU")]:
-        ratio = median(ours, index) / median(theirs, index)
-        verdict = "met" if ratio <= 1.0 else "missed"
-        print(
-            f"{what}: {n} pagestate #[cached] vs {n} cached #[cached] = {ratio:.2f} "
-            f"(target <= 1.00: {verdict})"
-        )
-        # The first function links the runtime (a fixed cost); the others
-        # add their own code only.
-        first = [median(f"{kind}-1", index) - median(f"{kind}-0", index) for kind in ("ours", "theirs")]
-        each = [
-            (median(f"{kind}-{n}", index) - median(f"{kind}-1", index)) / max(n - 1, 1) * 1000
-            for kind in ("ours", "theirs")
-        ]
-        print(
-            f"  {what}: the first function {first[0] * 1000:.0f} ms vs {first[1] * 1000:.0f} ms "
-            f"(linking the runtime); each further one {each[0]:.2f} ms vs {each[1]:.2f} ms "
-            f"= {each[0] / each[1]:.2f}"
-        )
+    for mine, label in [("ours", "default features"), ("lean", "without `runtime`")]:
+        print(f"pagestate with {label}:")
+        for index, what in [(0, "wall"), (1, "CPU")]:
+            ratio = median(f"{mine}-{n}", index) / median(f"theirs-{n}", index)
+            verdict = "met" if ratio <= 1.0 else "missed"
+            print(
+                f"  {what}: {n} pagestate #[cached] vs {n} cached #[cached] = {ratio:.2f} "
+                f"(target <= 1.00: {verdict})"
+            )
+            # The first function links the runtime (a fixed cost); the
+            # others add their own code only.
+            first = [median(f"{kind}-1", index) - median(f"{kind}-0", index) for kind in (mine, "theirs")]
+            each = [
+                (median(f"{kind}-{n}", index) - median(f"{kind}-1", index)) / max(n - 1, 1) * 1000
+                for kind in (mine, "theirs")
+            ]
+            print(
+                f"    the first function {first[0] * 1000:.0f} ms vs {first[1] * 1000:.0f} ms "
+                f"(linking the runtime); each further one {each[0]:.2f} ms vs {each[1]:.2f} ms "
+                f"= {each[0] / each[1]:.2f}"
+            )
     load = os.getloadavg()[0]
     print(f"load average at the end: {load:.2f}")
 

@@ -35,11 +35,14 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub use pagestate_cache::{clear_all_caches, CacheStats, SessionId};
+#[cfg(feature = "runtime")]
 pub use pagestate_core::durable;
+#[cfg(feature = "runtime")]
 pub use pagestate_core::{
-    clear_all_caches, state, CacheStats, ContextGuard, Namespace, ScriptRunContext, Session,
-    SessionId, StateError, StateRef,
+    state, ContextGuard, Namespace, ScriptRunContext, Session, StateError, StateRef,
 };
+#[cfg(feature = "runtime")]
 pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 /// Runs a function on pagestate's thread pool or in a worker process, and
 /// makes it awaitable: `#[executor(thread)]`, `#[executor(process)]`.
@@ -327,10 +330,88 @@ pub use pagestate_macros::cached;
 /// crate of another version names another module and fails to compile.
 /// Rename it with every version bump (a test checks it).
 #[doc(hidden)]
-pub use pagestate_core::__private as __private_0_1_0;
+pub mod __private_0_1_0 {
+    pub use pagestate_cache::__private::*;
+    #[cfg(feature = "runtime")]
+    pub use pagestate_core::__private::*;
+
+    /// Without the runtime, the type that the same-shaped stand-ins of
+    /// `#[executor]` functions name, next to the compile error that asks for
+    /// the `runtime` feature: callers then see that error and no other.
+    #[cfg(not(feature = "runtime"))]
+    pub type ExecError = ::core::convert::Infallible;
+}
 
 #[cfg(feature = "redis")]
-pub use pagestate_core::{RedisAlreadyStarted, RedisConfig, RedisTier};
+pub use pagestate_cache::{RedisAlreadyStarted, RedisConfig, RedisTier};
+
+/// Expanded by `use_state!`: the expansion with the `runtime` feature, a
+/// compile error that names the feature without (an expression of no type,
+/// so nothing follows from it).
+#[cfg(feature = "runtime")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pagestate_runtime_expr {
+    ($what:literal $($expansion:tt)*) => {
+        $($expansion)*
+    };
+}
+
+/// Expanded by `use_state!`: the expansion with the `runtime` feature, a
+/// compile error that names the feature without (an expression of no type,
+/// so nothing follows from it).
+#[cfg(not(feature = "runtime"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pagestate_runtime_expr {
+    ($what:literal $($expansion:tt)*) => {
+        $crate::__pagestate_runtime_error!($what)
+    };
+}
+
+/// Expanded by `#[executor]` and `#[cached(scope = "session")]`: the
+/// expansion with the `runtime` feature; without, a compile error that names
+/// the feature and stand-ins of the same shape, so that callers see that
+/// error and no other.
+#[cfg(feature = "runtime")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pagestate_runtime_items {
+    ($what:literal [$($expansion:tt)*] [$($stand_in:tt)*]) => {
+        $($expansion)*
+    };
+}
+
+/// The compile error of a macro that needs the `runtime` feature.
+#[cfg(not(feature = "runtime"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pagestate_runtime_error {
+    ($what:literal) => {
+        ::core::compile_error! {
+            ::core::concat!(
+                $what,
+                " needs pagestate's `runtime` feature (sessions, state and executors), \
+         which is on by default: pagestate = \"0.1\", or add \
+         features = [\"runtime\"] next to default-features = false"
+            )
+        }
+    };
+}
+
+/// Expanded by `#[executor]` and `#[cached(scope = "session")]`: the
+/// expansion with the `runtime` feature; without, a compile error that names
+/// the feature and stand-ins of the same shape, so that callers see that
+/// error and no other.
+#[cfg(not(feature = "runtime"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pagestate_runtime_items {
+    ($what:literal [$($expansion:tt)*] [$($stand_in:tt)*]) => {
+        $crate::__pagestate_runtime_error!($what);
+        $($stand_in)*
+    };
+}
 
 /// Expanded by `#[cached(persist = "redis")]`: nothing with the `redis`
 /// feature, a compile error that names it without.
@@ -375,7 +456,7 @@ mod tests {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        let alias = format!("pub use pagestate_core::__private as __private_{version};");
+        let alias = format!("pub mod __private_{version} {{");
         assert!(
             include_str!("lib.rs").contains(&alias),
             "rename it: {alias}"

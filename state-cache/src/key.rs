@@ -6,6 +6,7 @@
 //! instead of a list of missing std traits.
 
 use std::hash::Hash;
+use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -84,6 +85,31 @@ impl<T> CacheOutput for Always<T> {
     fn from_cached(value: T) -> Self {
         Always(value)
     }
+}
+
+/// The outcome of a `#[cached]` function stacked on `#[executor(..)]`: the
+/// job's result around the function's own outcome, `E` being the job's
+/// error (pagestate's `ExecError`). It caches what the function's outcome
+/// caches, and only when the job succeeded, so neither a job's error nor the
+/// function's own `Err` is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Executed<O, E>(pub Result<O, E>);
+
+impl<O: CacheOutput, E> CacheOutput for Executed<O, E> {
+    type Value = O::Value;
+
+    fn cached(&self) -> Option<&O::Value> {
+        self.0.as_ref().ok().and_then(O::cached)
+    }
+
+    fn from_cached(value: O::Value) -> Self {
+        Executed(Ok(O::from_cached(value)))
+    }
+}
+
+/// The outcome type of a stacked function, from that of its body.
+pub fn executed<O, E>(_: PhantomData<O>) -> PhantomData<Executed<O, E>> {
+    PhantomData
 }
 
 /// A key together with the scope it belongs to: `GLOBAL` or a session's id.

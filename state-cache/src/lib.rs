@@ -72,7 +72,7 @@ pub mod __private {
         CallCached, CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, Missed, PersistedCall, Returns,
         ReturnsResult, ReturnsValue,
     };
-    pub use crate::key::{assert_key, assert_key_ref, Always, CacheOutput};
+    pub use crate::key::{assert_key, assert_key_ref, executed, Always, CacheOutput, Executed};
     pub use crate::session::{run_end_hooks, set_current_session};
     pub use crate::store::{session_purge_examined, Cache};
     pub use crate::{CacheConfig, CacheSlot, Setting};

@@ -24,22 +24,16 @@ pub use pagestate_cache::{RedisAlreadyStarted, RedisConfig, RedisTier};
 pub use session::{state, ContextGuard, ScriptRunContext, Session, SessionId, StateRef};
 pub use state::{Namespace, StateError};
 
-/// What macro expansions call, and counters that pagestate's own tests read.
-/// Not a public API: it changes without notice.
+/// What `use_state!` and `#[executor]` expansions call. Not a public API: it
+/// changes without notice. (`#[cached]` expansions call pagestate-cache's;
+/// the facade offers both as one module.)
 #[doc(hidden)]
 pub mod __private {
     pub use crate::durable::{
         use_state_durable, DurableCodec, DurableFallback, DurableProbe, DurableViaSerde,
     };
-    pub use crate::executor::{executed, Executed};
     pub use crate::session::{use_state, use_state_init};
     pub use crate::Namespace;
-    pub use pagestate_cache::__private::{
-        assert_key, assert_key_ref, assert_outcome, assert_persisted_outcome, body_ran_twice,
-        custom_key, session_purge_examined, typed_future, Always, Cache, CacheConfig, CacheOutput,
-        CacheSlot, Call, CallCached, CallInvalid, KeyArg, KeyPartInvalid, KeyPartOf, Missed,
-        PersistedCall, RedisCall, Returns, ReturnsResult, ReturnsValue, Setting,
-    };
 
     pub use crate::executor::private::*;
     pub use crate::ExecError;

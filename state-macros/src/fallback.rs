@@ -92,6 +92,16 @@ pub(crate) fn cached(
 /// written (the result neither borrows nor is an `impl Trait`).
 pub(crate) fn executor(function: &ItemFn, output: &Type, error: &syn::Error) -> TokenStream {
     let error = error.to_compile_error();
+    let shape = executor_shape(function, output);
+    quote! {
+        #shape
+        #error
+    }
+}
+
+/// A function of the signature an `#[executor]` expansion has, whose body
+/// is left out: the stand-in next to a compile error.
+pub(crate) fn executor_shape(function: &ItemFn, output: &Type) -> TokenStream {
     let (outer, _) = attrs::split(&function.attrs);
     let vis = &function.vis;
     let sig = Signature {
@@ -108,7 +118,6 @@ pub(crate) fn executor(function: &ItemFn, output: &Type, error: &syn::Error) -> 
         #vis #sig {
             ::core::future::pending()
         }
-        #error
     }
 }
 

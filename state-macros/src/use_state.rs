@@ -24,7 +24,9 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         }
     };
     let (call, errors) = UseState::validate(input);
+    // Without pagestate's `runtime` feature, a compile error that names it.
     let expansion = call.expand();
+    let expansion = quote!(::pagestate::__pagestate_runtime_expr! { "`use_state!`" #expansion });
     match errors.finish() {
         Ok(()) => expansion,
         // One expression either way (several `compile_error!`s side by

@@ -9,7 +9,6 @@ mod codec;
 #[cfg(test)]
 mod codec_props;
 mod error;
-mod executed;
 mod pool_size;
 mod process_pool;
 mod registry;
@@ -20,7 +19,6 @@ mod tokio_context;
 mod worker;
 
 pub use error::{AlreadyStarted, ExecError};
-pub use executed::{executed, Executed};
 pub use process_pool::ProcessPool;
 pub use thread_pool::ThreadPool;
 

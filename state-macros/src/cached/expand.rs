@@ -216,6 +216,17 @@ impl Cached {
         } else {
             TokenStream::new()
         };
+        // Sessions are the runtime's: without the facade's `runtime`
+        // feature, a compile error that says so.
+        let requires_runtime = if session_scoped {
+            quote! {
+                ::pagestate::__pagestate_runtime_items! {
+                    "`#[cached(scope = \"session\")]`" [] []
+                }
+            }
+        } else {
+            TokenStream::new()
+        };
         let fingerprint = Literal::u128_suffixed(self.fingerprint);
         let name_str = name.unraw().to_string();
 
@@ -269,6 +280,7 @@ impl Cached {
                 });
 
             #requires_redis
+            #requires_runtime
 
             #[doc = #doc]
             #[allow(non_camel_case_types)]

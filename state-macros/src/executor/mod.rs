@@ -17,6 +17,7 @@ mod stacked;
 mod thread;
 
 use proc_macro2::{Span, TokenStream};
+use quote::quote;
 use syn::parse::Parser;
 use syn::ItemFn;
 
@@ -41,10 +42,21 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let parsed = Parser::parse2(args::parse_list, args);
     match parsed.and_then(|options| validate(options, &function)) {
-        Ok(options) => match options.kind {
-            Kind::Thread => thread::expand(&options, function),
-            Kind::Process => process::expand(&options, function),
-        },
+        Ok(options) => {
+            // Without pagestate's `runtime` feature: a compile error that
+            // names it, and a stand-in of the same shape for the callers.
+            let output = output_type(&function.sig.output);
+            let stand_in = fallback::executor_shape(&function, &output);
+            let expansion = match options.kind {
+                Kind::Thread => thread::expand(&options, function),
+                Kind::Process => process::expand(&options, function),
+            };
+            quote! {
+                ::pagestate::__pagestate_runtime_items! {
+                    "`#[executor]`" [#expansion] [#stand_in]
+                }
+            }
+        }
         Err(error) => {
             // Callers `.await` the function: keep that shape when it can be
             // written, so that they see this error and no other.
