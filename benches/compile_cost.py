@@ -153,8 +153,8 @@ def main():
     print(f"|---|---:|---:|")
     for name, _, _ in variants:
         print(f"| {name} | {median(name, 0):.3f} s | {median(name, 1):.3f} s |")
-    for mine, label in [("ours", "default features"), ("lean", "without `runtime`")]:
-        print(f"pagestate with {label}:")
+    for mine, label in [("ours", "with default features"), ("lean", "without `runtime`")]:
+        print(f"pagestate {label}:")
         for index, what in [(0, "wall"), (1, "CPU")]:
             ratio = median(f"{mine}-{n}", index) / median(f"theirs-{n}", index)
             verdict = "met" if ratio <= 1.0 else "missed"

@@ -392,8 +392,8 @@ macro_rules! __pagestate_runtime_error {
             ::core::concat!(
                 $what,
                 " needs pagestate's `runtime` feature (sessions, state and executors), \
-         which is on by default: pagestate = \"0.1\", or add \
-         features = [\"runtime\"] next to default-features = false"
+which is on by default: pagestate = \"0.1\", or add \
+features = [\"runtime\"] next to default-features = false"
             )
         }
     };

@@ -255,8 +255,8 @@ impl CacheSlot {
     ) -> &'static Cache<K, V> {
         let erased = self.cache.get_or_init(|| {
             let identity = self.identity();
-            let disk = persist::Disk::new(&persist::cache_dir(), identity);
-            self.create::<K, V>(Some(disk), None)
+            let disk = persist::Disk::<V>::new(&persist::cache_dir(), identity);
+            self.create::<K, V>(Some(Box::new(disk)), None)
         });
         downcast(erased)
     }
@@ -298,7 +298,7 @@ impl CacheSlot {
 
     fn create<K: CacheKey, V: CacheValue>(
         &self,
-        disk: Option<persist::Disk<V>>,
+        disk: Option<Box<dyn persist::Tier<K, V>>>,
         remote: Option<redis::Remote<V>>,
     ) -> Erased {
         let config = &self.config;

@@ -47,6 +47,24 @@ pub(crate) fn cache_dir() -> PathBuf {
     }
 }
 
+/// The persisted side of one cache, as its store sees it. It sits behind
+/// `dyn`, made only by `persist = "disk"` functions, so that a store without
+/// one names none of the disk code (files, envelopes, the codec): the
+/// binary of an application that persists nothing does not link it.
+pub(crate) trait Tier<K, V>: Send + Sync {
+    /// The live value stored for `key`, with its expiry on the cache's clock.
+    fn load(&self, key: &Scoped<K>) -> Option<(V, Option<Moment>)>;
+
+    /// Writes `value` for `key`, atomically; failures leave no file behind.
+    fn store(&self, key: &Scoped<K>, value: &V, ttl: Option<Duration>);
+
+    /// Deletes the file for `key`; `true` if there was one.
+    fn remove(&self, key: &Scoped<K>) -> bool;
+
+    /// Deletes every entry file of this function.
+    fn clear(&self);
+}
+
 /// The persisted side of one function's cache.
 pub(crate) struct Disk<V> {
     dir: PathBuf,
@@ -68,8 +86,25 @@ impl<V> Disk<V> {
         entry_path(&self.dir, key_hash)
     }
 
-    /// The live value stored for `key`, with its expiry on the cache's clock.
-    pub(crate) fn load<K: Hash>(&self, key: &Scoped<K>) -> Option<(V, Option<Moment>)> {
+    fn write_atomically(&self, key_hash: u128, contents: &[u8]) -> std::io::Result<()> {
+        create_private_dir(&self.dir)?;
+        // Created with O_EXCL (a planted file or symlink is never opened),
+        // mode 0600, under a random name; deleted if anything below fails.
+        let mut temp = tempfile::Builder::new()
+            .prefix(&format!(".{key_hash:032x}."))
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)?;
+        temp.write_all(contents)?;
+        // The rename replaces whatever has the entry's name, a symlink
+        // included, without following it.
+        temp.persist(self.path(key_hash))
+            .map(drop)
+            .map_err(|error| error.error)
+    }
+}
+
+impl<K: Hash, V: PersistValue + Send + Sync> Tier<K, V> for Disk<V> {
+    fn load(&self, key: &Scoped<K>) -> Option<(V, Option<Moment>)> {
         let key_hash = stable_hash(key);
         let path = self.path(key_hash);
         let bytes = match read_no_follow(&path) {
@@ -88,8 +123,7 @@ impl<V> Disk<V> {
         loaded
     }
 
-    /// Writes `value` for `key`, atomically; failures leave no file behind.
-    pub(crate) fn store<K: Hash>(&self, key: &Scoped<K>, value: &V, ttl: Option<Duration>) {
+    fn store(&self, key: &Scoped<K>, value: &V, ttl: Option<Duration>) {
         let key_hash = stable_hash(key);
         let Some(file) = self.envelope.seal(key_hash, value, ttl) else {
             return;
@@ -97,29 +131,11 @@ impl<V> Disk<V> {
         let _ = self.write_atomically(key_hash, &file);
     }
 
-    fn write_atomically(&self, key_hash: u128, contents: &[u8]) -> std::io::Result<()> {
-        create_private_dir(&self.dir)?;
-        // Created with O_EXCL (a planted file or symlink is never opened),
-        // mode 0600, under a random name; deleted if anything below fails.
-        let mut temp = tempfile::Builder::new()
-            .prefix(&format!(".{key_hash:032x}."))
-            .suffix(".tmp")
-            .tempfile_in(&self.dir)?;
-        temp.write_all(contents)?;
-        // The rename replaces whatever has the entry's name, a symlink
-        // included, without following it.
-        temp.persist(self.path(key_hash))
-            .map(drop)
-            .map_err(|error| error.error)
-    }
-
-    /// Deletes every entry file of this function.
-    pub(crate) fn clear(&self) {
+    fn clear(&self) {
         remove_entries(&self.dir);
     }
 
-    /// Deletes the file for `key`; `true` if there was one.
-    pub(crate) fn remove<K: Hash>(&self, key: &Scoped<K>) -> bool {
+    fn remove(&self, key: &Scoped<K>) -> bool {
         fs::remove_file(self.path(stable_hash(key))).is_ok()
     }
 }

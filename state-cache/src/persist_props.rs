@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::envelope::identity;
 use super::key::{stable_hash, Scoped, GLOBAL};
-use super::persist::{function_dir, Disk};
+use super::persist::{function_dir, Disk, Tier};
 use pagestate_alloc_probe::largest_allocation_in;
 
 const IDENTITY_FINGERPRINT: u128 = 0x5eed;
@@ -72,7 +72,7 @@ fn well_formed(expiry: u64, declared: u64, payload: &[u8]) -> Vec<u8> {
 
 /// Loads `bytes` as the entry of a `Disk<V>`; returns the largest single
 /// allocation the load made.
-fn load_as<V: Serialize + DeserializeOwned>(base: &Path, bytes: &[u8]) -> usize {
+fn load_as<V: Serialize + DeserializeOwned + Send + Sync>(base: &Path, bytes: &[u8]) -> usize {
     let disk = Disk::<V>::new(base, the_identity());
     std::fs::write(entry_file(base), bytes).unwrap();
     let (_, largest) = largest_allocation_in(|| disk.load(&key()).is_some());

@@ -20,7 +20,7 @@ use foldhash::fast::RandomState;
 use super::expiry::Moment;
 use super::flight::Flights;
 use super::key::{CacheKey, CacheValue, Scoped};
-use super::persist::Disk;
+use super::persist::Tier;
 use super::redis::Remote;
 use super::CacheStats;
 use crate::session::DeferSessionEnds;
@@ -113,7 +113,8 @@ pub struct Cache<K, V> {
     misses: AtomicU64,
     /// Calls waiting for a flight now (`CacheStats::waiting`).
     pub(crate) waiting: AtomicUsize,
-    pub(crate) disk: Option<Disk<V>>,
+    /// `persist = "disk"`.
+    pub(crate) disk: Option<Box<dyn Tier<K, V>>>,
     /// `persist = "redis"`.
     pub(crate) remote: Option<Remote<V>>,
 }
@@ -121,7 +122,7 @@ pub struct Cache<K, V> {
 impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     pub(crate) fn new(
         settings: Settings,
-        disk: Option<Disk<V>>,
+        disk: Option<Box<dyn Tier<K, V>>>,
         remote: Option<Remote<V>>,
     ) -> Self {
         Cache {
