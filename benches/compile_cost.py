@@ -9,8 +9,12 @@ Generates, side by side in one scratch workspace (target/compile-cost/):
             executors)
   theirs-N  the same N functions with the `cached` crate,
             `#[cached(ttl_secs = 60, max_size = 100)]` (cached 4.x's names)
+  *-types   8 functions, each with a key and value type of its own, to
+            compare with *-8 (8 functions of one type): the cost of each
+            further key and value type, which the generic cache code is
+            compiled for
 
-for N = 100, 1 and 0, builds each once, then times incremental debug
+for N = 100, 8, 1 and 0, builds each once, then times incremental debug
 rebuilds after editing one line of `main` (median of --runs, the variants
 alternating so that machine load hits all alike). Prints wall time and CPU
 time (user + sys of cargo and rustc) per variant, the ratios ours/theirs and
@@ -38,11 +42,33 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / "target" / "compile-cost"
 
 
-def function_source(kind, i):
+# Key and value types of the `types` variants: each function its own pair.
+PAIRS = [
+    ("u64", "u64"),
+    ("String", "u32"),
+    ("u32", "String"),
+    ("(u64, u64)", "Vec<u8>"),
+    ("i64", "i32"),
+    ("String", "String"),
+    ("u16", "bool"),
+    ("char", "u64"),
+]
+
+
+def function_source(kind, i, types):
     if kind in ("ours", "lean"):
         attribute = "#[pagestate::cached(ttl = 60, max_entries = 100)]"
     else:
         attribute = "#[cached::proc_macro::cached(ttl_secs = 60, max_size = 100)]"
+    if types:
+        key, value = PAIRS[i]
+        return (
+            f"{attribute}\n"
+            f"pub fn load_{i}(x: {key}) -> {value} {{\n"
+            f"    let _ = &x;\n"
+            f"    <{value}>::default()\n"
+            f"}}\n"
+        )
     return (
         f"{attribute}\n"
         f"pub fn load_{i}(x: u64) -> u64 {{\n"
@@ -51,8 +77,11 @@ def function_source(kind, i):
     )
 
 
-def main_source(n, edit):
-    calls = "".join(f"    total = total.wrapping_add(load_{i}(seed));\n" for i in range(n))
+def main_source(n, edit, types):
+    if types:
+        calls = "".join(f"    let _ = load_{i}(<{PAIRS[i][0]}>::default());\n" for i in range(n))
+    else:
+        calls = "".join(f"    total = total.wrapping_add(load_{i}(seed));\n" for i in range(n))
     return (
         "fn main() {\n"
         "    let seed = std::env::args().count() as u64;\n"
@@ -65,7 +94,7 @@ def main_source(n, edit):
     )
 
 
-def write_crate(name, kind, n):
+def write_crate(name, kind, n, types):
     crate = SCRATCH / name
     (crate / "src").mkdir(parents=True, exist_ok=True)
     if kind == "ours":
@@ -78,13 +107,13 @@ def write_crate(name, kind, n):
         f'[package]\nname = "{name}"\nversion = "0.0.0"\nedition = "2021"\npublish = false\n\n'
         f"[dependencies]\n{dependency}\n"
     )
-    functions = "".join(function_source(kind, i) for i in range(n))
+    functions = "".join(function_source(kind, i, types) for i in range(n))
     (crate / "src" / "functions.rs").write_text(functions)
-    set_edit(name, n, 0)
+    set_edit(name, n, types, 0)
 
 
-def set_edit(name, n, edit):
-    main = "mod functions;\n#[allow(unused_imports)]\nuse functions::*;\n\n" + main_source(n, edit)
+def set_edit(name, n, types, edit):
+    main = "mod functions;\n#[allow(unused_imports)]\nuse functions::*;\n\n" + main_source(n, edit, types)
     (SCRATCH / name / "src" / "main.rs").write_text(main)
 
 
@@ -114,13 +143,14 @@ def main():
     args = parser.parse_args()
     n = args.functions
 
-    variants = [
-        (f"{kind}-{count}", kind, count)
-        for count in (n, 1, 0)
-        for kind in ("ours", "lean", "theirs")
-    ]
+    kinds = ("ours", "lean", "theirs")
+    variants = [(f"{kind}-{count}", kind, count, False) for count in (n, 1, 0) for kind in kinds]
+    # Eight functions with eight key and value types, against eight of one.
+    if n != 8:
+        variants += [(f"{kind}-8", kind, 8, False) for kind in kinds]
+    variants += [(f"{kind}-types", kind, 8, True) for kind in kinds]
     SCRATCH.mkdir(parents=True, exist_ok=True)
-    members = ", ".join(f'"{name}"' for name, _, _ in variants)
+    members = ", ".join(f'"{name}"' for name, _, _, _ in variants)
     profile = ""
     if args.deps_debug:
         profile = f'\n[profile.dev.package."*"]\ndebug = "{args.deps_debug}"\n'
@@ -130,18 +160,18 @@ def main():
     # The repository's lock file pins the versions already in the local
     # cache, so that --offline resolves.
     shutil.copy(ROOT / "Cargo.lock", SCRATCH / "Cargo.lock")
-    for name, kind, count in variants:
-        write_crate(name, kind, count)
+    for name, kind, count, types in variants:
+        write_crate(name, kind, count, types)
 
     print("warming up (first builds)...", file=sys.stderr)
-    for name, _, _ in variants:
+    for name, _, _, _ in variants:
         cargo_build(name)
 
-    times = {name: [] for name, _, _ in variants}
+    times = {name: [] for name, _, _, _ in variants}
     for run in range(1, args.runs + 1):
         order = variants if run % 2 else list(reversed(variants))
-        for name, _, count in order:
-            set_edit(name, count, run)
+        for name, _, count, types in order:
+            set_edit(name, count, types, run)
             times[name].append(cargo_build(name))
         print(f"run {run}/{args.runs} done", file=sys.stderr)
 
@@ -151,7 +181,7 @@ def main():
     print(f"Incremental debug rebuild after editing one line of main, median of {args.runs}:")
     print(f"| crate | wall | CPU |")
     print(f"|---|---:|---:|")
-    for name, _, _ in variants:
+    for name, _, _, _ in variants:
         print(f"| {name} | {median(name, 0):.3f} s | {median(name, 1):.3f} s |")
     for mine, label in [("ours", "with default features"), ("lean", "without `runtime`")]:
         print(f"pagestate {label}:")
@@ -173,6 +203,15 @@ def main():
                 f"    the first function {first[0] * 1000:.0f} ms vs {first[1] * 1000:.0f} ms "
                 f"(linking the runtime); each further one {each[0]:.2f} ms vs {each[1]:.2f} ms "
                 f"= {each[0] / each[1]:.2f}"
+            )
+            # Seven more key and value types, beyond seven more functions.
+            per_type = [
+                (median(f"{kind}-types", index) - median(f"{kind}-8", index)) / 7 * 1000
+                for kind in (mine, "theirs")
+            ]
+            print(
+                f"    each further key and value type: {per_type[0]:.2f} ms vs "
+                f"{per_type[1]:.2f} ms (8 functions of 8 types against 8 of one)"
             )
     load = os.getloadavg()[0]
     print(f"load average at the end: {load:.2f}")

@@ -15,6 +15,11 @@
 //!   serves a page function to browser tabs with Streamlit's rerun
 //!   semantics, and `pagestate::web::testing::AppTest` tests it in-process.
 //!
+//! Everything but caching needs the `runtime` feature, on by default. An
+//! application that only caches can turn it off (`default-features =
+//! false`): `#[cached]` stays whole, and the build compiles and links the
+//! cache crate alone.
+//!
 //! Page code runs inside [`Session::run`], which makes the session's
 //! [`ScriptRunContext`] current on the thread:
 //!
