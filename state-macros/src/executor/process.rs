@@ -4,7 +4,7 @@
 //! future of the decoded result. Every serde bound is checked on the
 //! user's type.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ItemFn, ReturnType, Signature};
@@ -37,7 +37,7 @@ pub(super) fn expand(options: &Options, function: ItemFn) -> TokenStream {
             };
             let name = signature::binding(&arg.pat)
                 .cloned()
-                .unwrap_or_else(|| signature::unnamed(n, Span::call_site()));
+                .unwrap_or_else(|| signature::unnamed(n, arg.pat.span()));
             Some(Argument {
                 name,
                 ty: (*arg.ty).clone(),
