@@ -2,11 +2,13 @@
 //! constructor that catches a worker process before `main`.
 //!
 //! This file is small on purpose. The registry and the constructor are
-//! linked into every executable that links pagestate (a constructor must
-//! be), so they reach nothing else: the worker loop is reached through the
-//! registry's entries, which only `#[executor(process)]` functions create.
-//! An executable that only caches, or only runs thread jobs, links none of
-//! the process executor.
+//! linked into every executable that links pagestate-core (a constructor
+//! must be), so they name nothing else of the crate: the worker loop is
+//! reached through the registry's entries, which only
+//! `#[executor(process)]` functions create. (Other paths into
+//! pagestate-core, such as generic instances a debug build shares, can
+//! still bring it in; only a build without it, the facade's `runtime`
+//! feature off, is sure to link none of it.)
 
 /// One function that worker processes can run: `#[executor(process)]`
 /// registers one per function at link time.
@@ -20,7 +22,7 @@ pub struct ProcessFunction {
     pub call: fn(&[u8]) -> Result<Vec<u8>, String>,
     /// The worker loop ([`super::worker::enter`]), named by every entry so
     /// that only an executable with process functions links it.
-    pub worker: fn(),
+    pub worker: fn() -> !,
 }
 
 /// Every `#[executor(process)]` function in the executable.
@@ -64,7 +66,6 @@ mod unix {
             return;
         }
         match PROCESS_FUNCTIONS.first() {
-            // Never returns.
             Some(function) => (function.worker)(),
             // Nothing a worker could run: never run `main` in its place.
             None => std::process::exit(NOTHING_TO_SERVE),

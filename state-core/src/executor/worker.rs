@@ -13,9 +13,12 @@
 #[cfg(unix)]
 pub use unix::enter;
 
-/// Where workers would start: nowhere, off Unix (the pool starts none).
+/// Where workers would start: nowhere, off Unix (the pool starts none, so
+/// nothing calls this).
 #[cfg(not(unix))]
-pub fn enter() {}
+pub fn enter() -> ! {
+    std::process::exit(0)
+}
 
 #[cfg(unix)]
 mod unix {
@@ -38,8 +41,8 @@ mod unix {
 
     /// Turns this process into a worker: the registry's constructor calls
     /// this before `main` once it has seen `PAGESTATE_WORKER` with this
-    /// version's protocol. Never returns.
-    pub fn enter() {
+    /// version's protocol.
+    pub fn enter() -> ! {
         let parent = std::env::var(PARENT_ENV)
             .ok()
             .and_then(|pid| pid.parse().ok());
