@@ -76,6 +76,16 @@ pub mod __private {
     pub use crate::session::{run_end_hooks, set_current_session};
     pub use crate::store::{session_purge_examined, Cache};
     pub use crate::{CacheConfig, CacheSlot, Setting};
+
+    /// The traits an expansion calls methods of, brought into scope by one
+    /// glob import (`use ..::traits::*`): one item for the compiler to
+    /// resolve per function instead of one per trait.
+    pub mod traits {
+        pub use crate::call::{
+            CallCached as _, CallInvalid as _, KeyPartInvalid as _, KeyPartOf as _,
+            ReturnsResult as _, ReturnsValue as _,
+        };
+    }
 }
 
 use key::{CacheKey, CacheValue, PersistValue, Scoped};

@@ -65,10 +65,7 @@ impl Cached {
         let companion = self.companion(&key);
         let prelude = quote! {
             #[allow(unused_imports)]
-            use #private::{
-                CallCached as _, CallInvalid as _, KeyPartInvalid as _, KeyPartOf as _,
-                ReturnsResult as _, ReturnsValue as _,
-            };
+            use #private::traits::*;
             let __pagestate_returns = #private::Returns::<#ret>::new();
         };
         let call = quote! {
@@ -250,6 +247,32 @@ impl Cached {
             allowed.push(quote!(clippy::too_many_arguments));
         }
         let allow = (!allowed.is_empty()).then(|| quote!(#[allow(#(#allowed),*)]));
+        let slot = slot_name(name);
+        // A key built from the arguments is a valid cache key even when an
+        // argument's type is not (that part is `()`, and the function
+        // reports the error), so it goes to the slot directly. A custom key
+        // goes through the same dispatch as the function, which turns an
+        // invalid key into no call rather than a second error.
+        let invalidate = if options.key.is_some() {
+            quote! {
+                use #private::traits::*;
+                let __pagestate_key = #key;
+                // The value type does not matter to `invalidate`.
+                let __pagestate_call = #private::Call::new(
+                    &#slot,
+                    &__pagestate_key,
+                    ::core::marker::PhantomData::<#private::Always<()>>,
+                );
+                (&__pagestate_call).__pagestate_invalidate(__pagestate_key)
+            }
+        } else if params.clone().next().is_some() {
+            quote! {
+                use #private::traits::*;
+                #slot.invalidate(#key)
+            }
+        } else {
+            quote!(#slot.invalidate(#key))
+        };
         let where_clause = &sig.generics.where_clause;
         let doc = format!(
             "Cache controls of the `#[cached]` function `{name_str}`: `clear`, `stats` and \
@@ -263,7 +286,6 @@ impl Cached {
         // functions; it would also get a codegen unit of its own. The
         // functions are `#[inline(always)]`, copied into their callers even
         // in debug builds, so they add no code where they are not called.
-        let slot = slot_name(name);
         quote! {
             #[doc(hidden)]
             #[allow(non_upper_case_globals)]
@@ -306,17 +328,7 @@ impl Cached {
                 #[inline(always)]
                 #[track_caller]
                 pub fn invalidate<#(#lifetimes),*>(#(#params),*) -> bool #where_clause {
-                    use #private::{
-                        CallCached as _, CallInvalid as _, KeyPartInvalid as _, KeyPartOf as _,
-                    };
-                    let __pagestate_key = #key;
-                    // The value type does not matter to `invalidate`.
-                    let __pagestate_call = #private::Call::new(
-                        &#slot,
-                        &__pagestate_key,
-                        ::core::marker::PhantomData::<#private::Always<()>>,
-                    );
-                    (&__pagestate_call).__pagestate_invalidate(__pagestate_key)
+                    #invalidate
                 }
             }
         }
