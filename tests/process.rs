@@ -162,6 +162,26 @@ fn structured_arguments_and_results_round_trip() {
     );
 }
 
+/// An alias of `Vec<u8>`: byte vectors cross as one block, chosen by type.
+type Image = Vec<u8>;
+
+/// Reverses a byte payload next to other arguments, and returns both.
+#[executor(process)]
+fn flip(label: String, pixels: Image, tail: Vec<u8>) -> (Vec<u8>, Image, String) {
+    let mut flipped = pixels;
+    flipped.reverse();
+    (flipped, tail, label)
+}
+
+#[test]
+fn byte_vectors_cross_whole_in_both_directions() {
+    let _serial = pool();
+    let pixels: Vec<u8> = (0..=255).cycle().take(3 << 20).collect();
+    let (flipped, tail, label) = block_on(flip("x".repeat(3), pixels.clone(), vec![])).unwrap();
+    assert_eq!(flipped, pixels.iter().rev().copied().collect::<Vec<u8>>());
+    assert_eq!((tail, label), (Vec::new(), "xxx".to_owned()));
+}
+
 #[executor(process)]
 fn worker_pid() -> u32 {
     std::process::id()

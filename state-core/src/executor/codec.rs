@@ -80,6 +80,42 @@ pub fn codec<T: ProcessValue>() -> Codec<T> {
     }
 }
 
+/// The codec the expansion uses for a type: [`codec`]'s, except for
+/// `Vec<u8>`, which serde encodes and decodes element by element (a 1 MiB
+/// payload is a million calls each way). Chosen by type, so an alias of
+/// `Vec<u8>` gets it too: the inherent method on `PickCodec<Vec<u8>>` takes
+/// precedence over [`PickAny`]'s, which every other type gets.
+#[doc(hidden)]
+pub struct PickCodec<T>(pub Codec<T>);
+
+impl PickCodec<Vec<u8>> {
+    /// Byte vectors as one block: postcard writes `serialize_bytes` and a
+    /// `Vec<u8>` the same way (the length as a varint, then the bytes), so
+    /// only the speed differs.
+    pub fn __pagestate_codec(&self) -> Codec<Vec<u8>> {
+        Codec {
+            encode: |value, buffer| postcard::to_extend(serde_bytes::Bytes::new(value), buffer),
+            take: |bytes| {
+                postcard::take_from_bytes::<serde_bytes::ByteBuf>(bytes)
+                    .map(|(value, rest)| (value.into_vec(), rest))
+            },
+        }
+    }
+}
+
+/// Every type but `Vec<u8>`: the codec as [`codec`] made it.
+#[doc(hidden)]
+pub trait PickAny<T> {
+    /// The codec [`codec`] made.
+    fn __pagestate_codec(&self) -> Codec<T>;
+}
+
+impl<T> PickAny<T> for PickCodec<T> {
+    fn __pagestate_codec(&self) -> Codec<T> {
+        self.0
+    }
+}
+
 impl<T> Codec<T> {
     /// Appends `value` to the encoded arguments (postcard encodes a tuple
     /// as its fields one after another), or records why it cannot.
@@ -227,6 +263,63 @@ pub(crate) fn parse_request(frame: &[u8]) -> Option<Request<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pagestate_alloc_probe::largest_allocation_in;
+
+    /// What the expansion uses for an argument or result of type `T`.
+    macro_rules! picked {
+        ($ty:ty) => {{
+            #[allow(unused_imports)]
+            use super::PickAny as _;
+            PickCodec(codec::<$ty>()).__pagestate_codec()
+        }};
+    }
+
+    #[test]
+    fn byte_vectors_cross_as_one_block_in_postcards_own_format() {
+        type Payload = Vec<u8>;
+        let value: Vec<u8> = (0..=255).cycle().take(70_000).collect();
+        let generic = postcard::to_allocvec(&value).unwrap();
+        // The same bytes as serde's element-by-element encoding, so either
+        // side can read the other's.
+        assert_eq!(picked!(Vec<u8>).encode_result(&value).unwrap(), generic);
+        assert_eq!(picked!(Payload).encode_result(&value).unwrap(), generic);
+        let mut arguments = Ok(Vec::new());
+        picked!(Vec<u8>).encode_into(&value, &mut arguments);
+        picked!(u64).encode_into(&9, &mut arguments);
+        let arguments = arguments.unwrap();
+        let (back, rest) = picked!(Vec<u8>).take(&arguments).unwrap();
+        assert_eq!(back, value);
+        assert_eq!(picked!(u64).take(rest).unwrap(), (9, &[][..]));
+        assert_eq!(picked!(Payload).decode_result(&generic).unwrap(), value);
+        assert_eq!(codec::<Vec<u8>>().decode_result(&generic).unwrap(), value);
+    }
+
+    #[test]
+    fn a_byte_vector_is_decoded_into_one_allocation_of_its_size() {
+        type Payload = Vec<u8>;
+        const LEN: usize = 1_500_000;
+        let wire = postcard::to_allocvec(&vec![5_u8; LEN]).unwrap();
+        let (value, largest) = largest_allocation_in(|| picked!(Payload).take(&wire).unwrap().0);
+        assert_eq!(value, vec![5_u8; LEN]);
+        assert_eq!(largest, LEN);
+        // serde's `Vec<T>`, which every other type gets, reserves at most
+        // 1 MiB up front and pushes the bytes one by one, doubling as it
+        // grows.
+        let (value, largest) = largest_allocation_in(|| codec::<Vec<u8>>().take(&wire).unwrap().0);
+        assert_eq!(value.len(), LEN);
+        assert_eq!(largest, 2 << 20);
+    }
+
+    #[test]
+    fn a_byte_vector_longer_than_its_input_is_refused_before_any_allocation() {
+        // Declares 1 GiB and carries ten bytes.
+        let mut forged = postcard::to_allocvec(&(1_u64 << 30)).unwrap();
+        forged.extend_from_slice(&[1; 10]);
+        let (refused, largest) = largest_allocation_in(|| picked!(Vec<u8>).take(&forged).is_err());
+        assert!(refused);
+        // Only the error message is allocated.
+        assert!(largest < 1024, "allocated {largest} bytes");
+    }
 
     #[test]
     fn frames_round_trip_and_end_cleanly() {

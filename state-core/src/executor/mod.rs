@@ -24,7 +24,7 @@ pub use thread_pool::ThreadPool;
 
 /// What `#[executor]` expansions call.
 pub(crate) mod private {
-    pub use super::codec::{codec, Codec, ProcessValue};
+    pub use super::codec::{codec, Codec, PickAny, PickCodec, ProcessValue};
     pub use super::process_pool::{run_in_process, ProcessFuture};
     pub use super::registry::{ProcessFunction, PROCESS_FUNCTIONS};
     pub use super::thread_pool::{

@@ -47,14 +47,14 @@ pub(super) fn expand(options: &Options, function: ItemFn) -> TokenStream {
     let names: Vec<&Ident> = arguments.iter().map(|a| &a.name).collect();
     // Every serde bound is checked by `codec::<T>()`, spanned on the
     // user's type; identical errors from its repeated uses are merged.
-    let codecs: Vec<TokenStream> = arguments
-        .iter()
-        .map(|a| {
-            let ty = &a.ty;
-            quote_spanned!(ty.span()=> #private::codec::<#ty>())
-        })
-        .collect();
-    let output_codec = quote_spanned!(output.span()=> #private::codec::<#output>());
+    // `PickCodec` then swaps in the block codec for `Vec<u8>` (by type, so
+    // aliases too); it has no bound of its own to fail.
+    let pick = |ty: &syn::Type| {
+        let check = quote_spanned!(ty.span()=> #private::codec::<#ty>());
+        quote!(#private::PickCodec(#check).__pagestate_codec())
+    };
+    let codecs: Vec<TokenStream> = arguments.iter().map(|a| pick(&a.ty)).collect();
+    let output_codec = pick(&output);
     let body_sig = Signature {
         ident: Ident::new("__pagestate_body", sig.ident.span()),
         output: ReturnType::Type(Default::default(), Box::new(output.clone())),
@@ -77,6 +77,7 @@ pub(super) fn expand(options: &Options, function: ItemFn) -> TokenStream {
             fn __pagestate_serve(
                 __pagestate_rest: &[u8],
             ) -> ::core::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
+                use #private::PickAny as _;
                 #(let (#names, __pagestate_rest) = #codecs.take(__pagestate_rest)?;)*
                 #output_codec.encode_result(&__pagestate_body(#(#names),*))
             }
@@ -92,6 +93,7 @@ pub(super) fn expand(options: &Options, function: ItemFn) -> TokenStream {
                 worker: #private::worker_main,
             };
 
+            use #private::PickAny as _;
             let mut __pagestate_arguments = ::core::result::Result::Ok(::std::vec::Vec::new());
             #(#codecs.encode_into(&#names, &mut __pagestate_arguments);)*
             #private::run_in_process(
