@@ -99,6 +99,25 @@ proptest! {
         // length (its `cautious` size hint); hash tables add their overhead.
         prop_assert!(largest <= 4 << 20, "{largest}");
     }
+
+    #[test]
+    fn byte_vectors_decode_or_fail_allocating_only_what_arrived(
+        bytes in proptest::collection::vec(any::<u8>(), 0..256)
+    ) {
+        use super::codec::PickAny as _;
+        let bytes_codec = codec::PickCodec(codec::codec::<Vec<u8>>()).__pagestate_codec();
+        let (taken, largest) = largest_allocation_in(|| {
+            let _ = bytes_codec.decode_result(&bytes);
+            bytes_codec.take(&bytes).map(|(value, rest)| (value.len(), rest.len()))
+        });
+        if let Ok((len, rest)) = taken {
+            // The declared length came out whole, from the input's own bytes.
+            prop_assert!(len + rest < bytes.len());
+        }
+        // The vector is the input's bytes, or nothing; an error allocates
+        // its message.
+        prop_assert!(largest <= bytes.len().max(256), "{largest}");
+    }
 }
 
 #[test]
