@@ -141,6 +141,8 @@ pub use pagestate_core::{AlreadyStarted, ExecError, ProcessPool, ThreadPool};
 /// function): write the type's name. Arguments are
 /// encoded in the calling thread and results decoded there
 /// ([postcard](https://docs.rs/postcard)); a failure is [`ExecError::Codec`].
+/// A `Vec<u8>` argument or result (or an alias of it) is copied as one block
+/// of bytes, not element by element as serde's `Vec<T>` would.
 /// A worker that dies during a job yields [`ExecError::WorkerDied`] and is
 /// replaced; workers exit when the application exits or is killed. What the
 /// function prints on stdout goes to the application's stderr. The worker
