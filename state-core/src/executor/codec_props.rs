@@ -104,7 +104,6 @@ proptest! {
     fn byte_vectors_decode_or_fail_allocating_only_what_arrived(
         bytes in proptest::collection::vec(any::<u8>(), 0..256)
     ) {
-        use super::codec::PickAny as _;
         let bytes_codec = codec::PickCodec(codec::codec::<Vec<u8>>()).__pagestate_codec();
         let (taken, largest) = largest_allocation_in(|| {
             let _ = bytes_codec.decode_result(&bytes);
