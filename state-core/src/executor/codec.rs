@@ -304,10 +304,13 @@ mod tests {
         assert_eq!(largest, LEN);
         // serde's `Vec<T>`, which every other type gets, reserves at most
         // 1 MiB up front and pushes the bytes one by one, doubling as it
-        // grows.
+        // grows (to 2 MiB here): what this test tells the two apart by.
         let (value, largest) = largest_allocation_in(|| codec::<Vec<u8>>().take(&wire).unwrap().0);
         assert_eq!(value.len(), LEN);
-        assert_eq!(largest, 2 << 20);
+        assert!(
+            largest > LEN,
+            "serde's Vec<u8> allocated at most {largest} bytes"
+        );
     }
 
     #[test]
