@@ -258,49 +258,65 @@ where
     }
 }
 
+/// A call of a `#[cached(persist = ...)]` function: a [`Call`] whose cache
+/// is created with the tier `T` ([`OnDisk`] or [`InRedis`]).
+#[doc(hidden)]
+pub struct TierCall<K, O, T>(Call<K, O>, PhantomData<T>);
+
 /// A call of a `#[cached(persist = "disk")]` function.
 #[doc(hidden)]
-pub struct PersistedCall<K, O>(Call<K, O>);
-
-impl<K, O> PersistedCall<K, O> {
-    /// `key` and `outcome` only tell the types.
-    #[inline]
-    pub fn new(slot: &'static CacheSlot, key: &K, outcome: PhantomData<O>) -> Self {
-        PersistedCall(Call::new(slot, key, outcome))
-    }
-}
-
-impl<K: CacheKey, O: CacheOutput> ResolveCache<K, O> for PersistedCall<K, O>
-where
-    O::Value: CacheValue + PersistValue,
-{
-    #[inline]
-    fn __pagestate_slot(&self) -> &'static CacheSlot {
-        self.0.slot
-    }
-
-    #[inline]
-    fn __pagestate_cache(&self) -> &'static Cache<K, O::Value> {
-        self.0.slot.typed_persisted::<K, O::Value>()
-    }
-}
+pub type PersistedCall<K, O> = TierCall<K, O, OnDisk>;
 
 /// A call of a `#[cached(persist = "redis")]` function.
 #[cfg(feature = "redis")]
 #[doc(hidden)]
-pub struct RedisCall<K, O>(Call<K, O>);
+pub type RedisCall<K, O> = TierCall<K, O, InRedis>;
 
-#[cfg(feature = "redis")]
-impl<K, O> RedisCall<K, O> {
-    /// `key` and `outcome` only tell the types.
+/// How a persisted call creates its cache.
+#[doc(hidden)]
+pub trait PersistTier {
+    fn cache<K: CacheKey, V: CacheValue + PersistValue>(
+        slot: &'static CacheSlot,
+    ) -> &'static Cache<K, V>;
+}
+
+/// `persist = "disk"`.
+#[doc(hidden)]
+pub enum OnDisk {}
+
+impl PersistTier for OnDisk {
     #[inline]
-    pub fn new(slot: &'static CacheSlot, key: &K, outcome: PhantomData<O>) -> Self {
-        RedisCall(Call::new(slot, key, outcome))
+    fn cache<K: CacheKey, V: CacheValue + PersistValue>(
+        slot: &'static CacheSlot,
+    ) -> &'static Cache<K, V> {
+        slot.typed_persisted()
     }
 }
 
+/// `persist = "redis"`.
 #[cfg(feature = "redis")]
-impl<K: CacheKey, O: CacheOutput> ResolveCache<K, O> for RedisCall<K, O>
+#[doc(hidden)]
+pub enum InRedis {}
+
+#[cfg(feature = "redis")]
+impl PersistTier for InRedis {
+    #[inline]
+    fn cache<K: CacheKey, V: CacheValue + PersistValue>(
+        slot: &'static CacheSlot,
+    ) -> &'static Cache<K, V> {
+        slot.typed_redis()
+    }
+}
+
+impl<K, O, T> TierCall<K, O, T> {
+    /// `key` and `outcome` only tell the types.
+    #[inline]
+    pub fn new(slot: &'static CacheSlot, key: &K, outcome: PhantomData<O>) -> Self {
+        TierCall(Call::new(slot, key, outcome), PhantomData)
+    }
+}
+
+impl<K: CacheKey, O: CacheOutput, T: PersistTier> ResolveCache<K, O> for TierCall<K, O, T>
 where
     O::Value: CacheValue + PersistValue,
 {
@@ -311,7 +327,7 @@ where
 
     #[inline]
     fn __pagestate_cache(&self) -> &'static Cache<K, O::Value> {
-        self.0.slot.typed_redis::<K, O::Value>()
+        T::cache(self.0.slot)
     }
 }
 
@@ -350,10 +366,7 @@ pub trait CallInvalid<K, O> {
 
 impl<K, O> CallInvalid<K, O> for &Call<K, O> {}
 
-impl<K, O> CallInvalid<K, O> for &PersistedCall<K, O> {}
-
-#[cfg(feature = "redis")]
-impl<K, O> CallInvalid<K, O> for &RedisCall<K, O> {}
+impl<K, O, T> CallInvalid<K, O> for &TierCall<K, O, T> {}
 
 /// A `#[cached]` body was asked to run a second time in one call, which the
 /// cache never does.
