@@ -253,9 +253,8 @@ impl Cached {
         // reports the error), so it goes to the slot directly. A custom key
         // goes through the same dispatch as the function, which turns an
         // invalid key into no call rather than a second error.
-        let invalidate = if options.key.is_some() {
+        let call = if options.key.is_some() {
             quote! {
-                use #private::traits::*;
                 let __pagestate_key = #key;
                 // The value type does not matter to `invalidate`.
                 let __pagestate_call = #private::Call::new(
@@ -265,14 +264,12 @@ impl Cached {
                 );
                 (&__pagestate_call).__pagestate_invalidate(__pagestate_key)
             }
-        } else if params.clone().next().is_some() {
-            quote! {
-                use #private::traits::*;
-                #slot.invalidate(#key)
-            }
         } else {
             quote!(#slot.invalidate(#key))
         };
+        // The dispatch traits, unless the key is `()` and nothing dispatches.
+        let import = (options.key.is_some() || params.clone().next().is_some())
+            .then(|| quote!(use #private::traits::*;));
         let where_clause = &sig.generics.where_clause;
         let doc = format!(
             "Cache controls of the `#[cached]` function `{name_str}`: `clear`, `stats` and \
@@ -328,7 +325,8 @@ impl Cached {
                 #[inline(always)]
                 #[track_caller]
                 pub fn invalidate<#(#lifetimes),*>(#(#params),*) -> bool #where_clause {
-                    #invalidate
+                    #import
+                    #call
                 }
             }
         }

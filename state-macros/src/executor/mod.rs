@@ -131,6 +131,19 @@ mod tests {
     }
 
     #[test]
+    fn every_process_codec_is_picked_by_type() {
+        // `PickCodec` gives `Vec<u8>` (and its aliases) the block codec; a
+        // codec used without it would send bytes element by element.
+        let out = expand_str("process", "fn f(a: Vec<u8>, b: u64) -> Vec<u8> { a }");
+        let checked = out.matches("codec :: <").count();
+        assert_eq!(
+            checked, 6,
+            "two uses each of two arguments and the result: {out}"
+        );
+        assert_eq!(out.matches("PickCodec (").count(), checked, "{out}");
+    }
+
+    #[test]
     fn errors_keep_the_function_and_list_every_mistake() {
         let out = expand_str("process, tmeout = 1", "async fn f(s: &str) {}");
         // The function keeps the shape callers await: a future of the result.

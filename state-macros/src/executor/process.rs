@@ -77,7 +77,6 @@ pub(super) fn expand(options: &Options, function: ItemFn) -> TokenStream {
             fn __pagestate_serve(
                 __pagestate_rest: &[u8],
             ) -> ::core::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
-                use #private::PickAny as _;
                 #(let (#names, __pagestate_rest) = #codecs.take(__pagestate_rest)?;)*
                 #output_codec.encode_result(&__pagestate_body(#(#names),*))
             }
@@ -93,6 +92,8 @@ pub(super) fn expand(options: &Options, function: ItemFn) -> TokenStream {
                 worker: #private::worker_main,
             };
 
+            // In scope for `__pagestate_serve` too: items see the block's
+            // imports.
             use #private::PickAny as _;
             let mut __pagestate_arguments = ::core::result::Result::Ok(::std::vec::Vec::new());
             #(#codecs.encode_into(&#names, &mut __pagestate_arguments);)*
