@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 
-use super::key::{Always, CacheKey, CacheOutput, CacheValue, PersistValue, Scoped, GLOBAL};
+use super::key::{Always, CacheKey, CacheOutput, CacheValue, ErasedKey, PersistValue};
 use super::{Cache, CacheSlot};
 
 /// One argument on its way into a key: `(&&KeyArg(&arg)).__pagestate_part()`
@@ -130,9 +130,10 @@ where
 {
 }
 
-/// A key that missed, in the scope of the call that looked it up.
+/// A key that missed, in the scope of the call that looked it up, boxed
+/// for the store (`None` only in the fallback, which never runs).
 #[doc(hidden)]
-pub struct Missed<K>(Scoped<K>);
+pub struct Missed<K>(Option<ErasedKey>, PhantomData<fn() -> K>);
 
 /// A call of a `#[cached]` function with key type `K` and outcome `O`.
 #[doc(hidden)]
@@ -218,12 +219,17 @@ where
     #[inline(always)]
     #[track_caller]
     fn __pagestate_lookup(&self, key: K) -> Result<O, Missed<K>> {
-        self.__pagestate_cache().hit(key).map_err(Missed)
+        self.__pagestate_cache()
+            .hit(key)
+            .map_err(|key| Missed(Some(key), PhantomData))
     }
 
     #[inline]
     fn __pagestate_call_missed(&self, key: Missed<K>, body: &mut dyn FnMut() -> O) -> O {
-        self.__pagestate_cache().call_missed(key.0, body)
+        match key.0 {
+            Some(key) => self.__pagestate_cache().call_missed(key, body),
+            None => body(),
+        }
     }
 
     #[inline]
@@ -336,10 +342,8 @@ where
 #[doc(hidden)]
 pub trait CallInvalid<K, O> {
     fn __pagestate_lookup(&self, key: K) -> Result<O, Missed<K>> {
-        Err(Missed(Scoped {
-            session: GLOBAL,
-            key,
-        }))
+        drop(key);
+        Err(Missed(None, PhantomData))
     }
 
     fn __pagestate_call_missed(&self, _key: Missed<K>, body: &mut dyn FnMut() -> O) -> O {

@@ -28,43 +28,47 @@ use std::sync::Arc;
 
 use event_listener::{EventListener, Listener};
 
+use super::call::body_ran_twice;
 use super::expiry::Moment;
 use super::flight::{Flight, Running};
-use super::key::{CacheKey, CacheOutput, CacheValue, Scoped, GLOBAL};
+use super::key::{
+    erase, unerase, CacheKey, CacheOutput, CacheValue, ErasedKey, ErasedValue, KeyBox, Probe,
+    GLOBAL,
+};
 use super::redis::{Attempt, Lease, Wait};
-use super::store::Cache;
+use super::store::{Cache, RawCache};
 use crate::session;
 
 /// What a caller found on the miss path.
-enum Lookup<K: CacheKey, V: CacheValue> {
-    Hit(V),
-    Wait(Arc<Flight<V>>, EventListener),
-    Lead(Leader<K, V>),
+enum Lookup {
+    Hit(ErasedValue),
+    Wait(Arc<Flight>, EventListener),
+    Lead(Leader),
 }
 
 /// The leader's duty to finish its flight, whatever happens to it.
-struct Leader<K: CacheKey, V: CacheValue> {
-    cache: &'static Cache<K, V>,
-    key: Scoped<K>,
-    flight: Arc<Flight<V>>,
+pub(crate) struct Leader {
+    cache: &'static RawCache,
+    key: ErasedKey,
+    flight: Arc<Flight>,
     expires: Option<Moment>,
     /// The key's lease in Redis while this process computes it
     /// (`persist = "redis"`); dropping it hands the key to other processes.
     lease: Option<Lease>,
 }
 
-impl<K: CacheKey, V: CacheValue> Leader<K, V> {
+impl Leader {
     /// Hands `value` to the waiters; `Drop` stores it.
-    fn complete(mut self, value: V, expires: Option<Moment>) {
+    fn complete(mut self, value: ErasedValue, expires: Option<Moment>) {
         self.expires = expires;
         // The leader is the only writer of its flight's value.
         self.flight.set_value(value);
     }
 }
 
-impl<K: CacheKey, V: CacheValue> Drop for Leader<K, V> {
+impl Drop for Leader {
     fn drop(&mut self) {
-        // The waiters wake even if a user's `Clone` below panics.
+        // The waiters wake even if something below panics.
         let _wake = self.flight.wake_on_drop();
         let cache = self.cache;
         let mut writer = cache.lock();
@@ -98,29 +102,21 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Where a call stands after its first look at the cache.
-enum Step<K: CacheKey, V: CacheValue, O, F, Fut> {
-    Ready(O),
-    Wait(Arc<Flight<V>>, EventListener, F),
+/// Where a call stands after a look at the cache.
+pub(crate) enum Step {
+    Ready(ErasedValue),
+    Wait(Arc<Flight>, EventListener),
     /// Leading here while another process computes the key.
-    Remote(Leader<K, V>, Wait, F),
-    Run(Leader<K, V>, Fut),
+    Remote(Leader, Wait),
+    /// Leading: the caller computes.
+    Run(Leader),
 }
 
-impl<K: CacheKey, V: CacheValue> Cache<K, V> {
-    /// The key in the scope of this call: the caller's session for a
-    /// session-scoped cache.
-    #[track_caller]
-    pub(crate) fn scoped(&self, key: K) -> Scoped<K> {
-        Scoped {
-            session: scope_of(self.settings.session_scoped),
-            key,
-        }
-    }
-
+/// The call protocol, on boxed keys and values: compiled once, here.
+impl RawCache {
     /// The miss path: a value stored meanwhile, a flight to wait for, or the
     /// lead of a new flight.
-    fn lookup(&'static self, key: &Scoped<K>) -> Lookup<K, V> {
+    fn lookup(&'static self, key: &ErasedKey) -> Lookup {
         let mut writer = self.lock();
         if let Some(value) = self.get(key) {
             return Lookup::Hit(value);
@@ -143,8 +139,11 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
 
     /// A leader first looks on disk; `Err` gives the lead back when the
     /// value has to be computed.
-    fn load_from_disk(&self, leader: Leader<K, V>) -> Result<V, Leader<K, V>> {
-        match self.disk.as_ref().and_then(|disk| disk.load(&leader.key)) {
+    fn load_from_disk(&self, leader: Leader) -> Result<ErasedValue, Leader> {
+        let Some(disk) = &self.disk else {
+            return Err(leader);
+        };
+        match disk.load(leader.key.stable()) {
             Some((value, expires)) => {
                 leader.complete(value.clone(), expires);
                 Ok(value)
@@ -153,76 +152,72 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         }
     }
 
-    /// Stores the `Ok` part of the leader's outcome (memory and disk) and
-    /// wakes the waiters; an outcome that is not cached only wakes them.
-    fn conclude<O: CacheOutput<Value = V>>(&self, mut leader: Leader<K, V>, outcome: &O) {
-        if let Some(value) = outcome.cached() {
-            if let (Some(remote), Some(lease)) = (&self.remote, leader.lease.take()) {
-                if !leader.flight.is_cancelled() {
-                    remote.store(value, lease, self.settings.ttl);
-                }
+    /// Stores the value the leader computed (memory, disk and Redis) and
+    /// wakes the waiters; `None`, an outcome that is not cached, only wakes
+    /// them.
+    pub(crate) fn conclude(&self, mut leader: Leader, value: Option<ErasedValue>) {
+        let Some(value) = value else {
+            return;
+        };
+        if let (Some(remote), Some(lease)) = (&self.remote, leader.lease.take()) {
+            if !leader.flight.is_cancelled() {
+                remote.store(&*value, lease, self.settings.ttl);
             }
-            let expires = self.expiry_from_now();
-            if let Some(disk) = &self.disk {
-                if !leader.flight.is_cancelled() {
-                    disk.store(&leader.key, value, self.settings.ttl);
-                    // A clear or invalidate cancels the flight before it
-                    // deletes files: if it did so meanwhile, it may have
-                    // missed this file.
-                    if leader.flight.is_cancelled() {
-                        disk.remove(&leader.key);
-                    }
-                }
-            }
-            leader.complete(value.clone(), expires);
         }
+        let expires = self.expiry_from_now();
+        if let Some(disk) = &self.disk {
+            if !leader.flight.is_cancelled() {
+                let key = leader.key.stable();
+                disk.store(key, &*value, self.settings.ttl);
+                // A clear or invalidate cancels the flight before it
+                // deletes files: if it did so meanwhile, it may have
+                // missed this file.
+                if leader.flight.is_cancelled() {
+                    disk.remove(key);
+                }
+            }
+        }
+        leader.complete(value, expires);
     }
 
-    fn begin<O, F, Fut>(&'static self, key: &Scoped<K>, make: F) -> Step<K, V, O, F, Fut>
-    where
-        O: CacheOutput<Value = V>,
-        F: FnOnce() -> Fut,
-    {
+    /// The first look of a call, and the look after a wait.
+    pub(crate) fn begin(&'static self, key: &ErasedKey) -> Step {
         if let Some(value) = self.get(key) {
-            return Step::Ready(O::from_cached(value));
+            return Step::Ready(value);
         }
         match self.lookup(key) {
-            Lookup::Hit(value) => Step::Ready(O::from_cached(value)),
-            Lookup::Wait(flight, listener) => Step::Wait(flight, listener, make),
-            Lookup::Lead(leader) => self.lead(leader, make),
+            Lookup::Hit(value) => Step::Ready(value),
+            Lookup::Wait(flight, listener) => Step::Wait(flight, listener),
+            Lookup::Lead(leader) => self.lead(leader),
         }
     }
 
     /// A leader looks on disk or in Redis before computing; in Redis it may
     /// find another process computing the key, and wait for it.
-    fn lead<O, F, Fut>(&self, leader: Leader<K, V>, make: F) -> Step<K, V, O, F, Fut>
-    where
-        O: CacheOutput<Value = V>,
-        F: FnOnce() -> Fut,
-    {
+    pub(crate) fn lead(&self, leader: Leader) -> Step {
         let mut leader = match self.load_from_disk(leader) {
-            Ok(value) => return Step::Ready(O::from_cached(value)),
+            Ok(value) => return Step::Ready(value),
             Err(leader) => leader,
         };
         let Some(remote) = &self.remote else {
-            return Step::Run(leader, make());
+            return Step::Run(leader);
         };
-        match remote.attempt(&leader.key) {
+        match remote.attempt(leader.key.stable()) {
             Attempt::Hit(value, expires) => {
                 leader.complete(value.clone(), expires);
-                Step::Ready(O::from_cached(value))
+                Step::Ready(value)
             }
             Attempt::Lead(lease) => {
                 leader.lease = lease;
-                Step::Run(leader, make())
+                Step::Run(leader)
             }
-            Attempt::Wait(wait) => Step::Remote(leader, wait, make),
+            Attempt::Wait(wait) => Step::Remote(leader, wait),
         }
     }
 
     /// Panics if `flight` is computing on this thread right now: waiting
     /// for it here would wait forever.
-    fn refuse_reentry(&self, flight: &Arc<Flight<V>>) {
+    fn refuse_reentry(&self, flight: &Arc<Flight>) {
         if Running::is_running(flight) {
             reentry_panic(self.settings.name);
         }
@@ -232,65 +227,148 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     /// cancelled by a clear, an invalidation or its session's end hands
     /// over nothing: its value was computed from before, and the waiter
     /// starts over.
-    fn take_from(&self, flight: &Flight<V>) -> Option<V> {
+    fn take_from(&self, flight: &Flight) -> Option<ErasedValue> {
         let value = flight.handed_over()?.clone();
         self.count_hit();
         Some(value)
     }
 
-    /// The hit path of a sync call: the cached value for `key`, or the key in
-    /// the caller's scope for [`call_missed`](Self::call_missed). It comes
-    /// first and apart, so that a hit builds nothing for the body.
-    #[track_caller]
-    #[inline(always)]
-    pub(crate) fn hit<O>(&'static self, key: K) -> Result<O, Scoped<K>>
-    where
-        O: CacheOutput<Value = V>,
-    {
-        let key = self.scoped(key);
-        match self.get(&key) {
-            Some(value) => Ok(O::from_cached(value)),
-            None => Err(key),
-        }
-    }
-
-    /// The miss path of a sync call; `compute` is called at most once. It
-    /// is taken behind `dyn`, so this code is compiled once per key and
-    /// outcome type, not once per `#[cached]` function.
-    pub(crate) fn call_missed<O>(&'static self, key: Scoped<K>, compute: &mut dyn FnMut() -> O) -> O
-    where
-        O: CacheOutput<Value = V>,
-    {
-        let mut step = self.begin(&key, no_future);
+    /// The miss path of a sync call: a value found or handed over, or
+    /// `None` when this call ran `compute` (at most once), which returned
+    /// the value to store, if its outcome is cached.
+    pub(crate) fn call_missed(
+        &'static self,
+        key: ErasedKey,
+        compute: &mut dyn FnMut() -> Option<ErasedValue>,
+    ) -> Option<ErasedValue> {
+        let mut step = self.begin(&key);
         loop {
             match step {
-                Step::Ready(outcome) => return outcome,
-                Step::Run(leader, ()) => {
+                Step::Ready(value) => return Some(value),
+                Step::Run(leader) => {
                     // Only one `Run` per call.
-                    let outcome = {
+                    let value = {
                         let _running = Running::enter(&leader.flight);
                         compute()
                     };
-                    self.conclude(leader, &outcome);
-                    return outcome;
+                    self.conclude(leader, value);
+                    return None;
                 }
-                Step::Remote(leader, wait, make) => {
+                Step::Remote(leader, wait) => {
                     let waiting = Waiting::start(&self.waiting);
                     wait.block();
                     drop(waiting);
-                    step = self.lead(leader, make);
+                    step = self.lead(leader);
                 }
-                Step::Wait(flight, listener, _) => {
+                Step::Wait(flight, listener) => {
                     self.refuse_reentry(&flight);
                     let waiting = Waiting::start(&self.waiting);
                     listener.wait();
                     drop(waiting);
                     if let Some(value) = self.take_from(&flight) {
-                        return O::from_cached(value);
+                        return Some(value);
                     }
-                    step = self.begin(&key, no_future);
+                    step = self.begin(&key);
                 }
             }
+        }
+    }
+
+    /// Counts an async caller as waiting until the returned guard drops.
+    fn wait_counted(&self) -> Waiting<'_> {
+        Waiting::start(&self.waiting)
+    }
+
+    /// Runs one poll of a leader's computation, marked as running on this
+    /// thread.
+    fn poll_running<T>(leader: &Leader, poll: impl FnOnce() -> T) -> T {
+        let _running = Running::enter(&leader.flight);
+        poll()
+    }
+}
+
+/// A [`Step`] of an async call, with the computing future once it leads.
+enum Began<Fut> {
+    Ready(ErasedValue),
+    Wait(Arc<Flight>, EventListener),
+    Remote(Leader, Wait),
+    Run(Leader, Fut),
+}
+
+impl<Fut> Began<Fut> {
+    /// Makes the future when `step` leads: `make` runs at most once per
+    /// call, since a call that runs returns.
+    fn new<F: FnOnce() -> Fut>(step: Step, make: &mut Option<F>) -> Self {
+        match step {
+            Step::Ready(value) => Began::Ready(value),
+            Step::Wait(flight, listener) => Began::Wait(flight, listener),
+            Step::Remote(leader, wait) => Began::Remote(leader, wait),
+            Step::Run(leader) => match make.take() {
+                Some(make) => Began::Run(leader, make()),
+                None => body_ran_twice(),
+            },
+        }
+    }
+}
+
+/// The typed entry points: what is compiled per key and value type is
+/// the boxing of keys and values around the calls of [`RawCache`].
+impl<K: CacheKey, V: CacheValue> Cache<K, V> {
+    /// `key` in the scope of this call (the caller's session for a
+    /// session-scoped cache), boxed for the store.
+    #[track_caller]
+    #[inline]
+    pub(crate) fn boxed(&self, key: K) -> ErasedKey {
+        let raw = self.raw();
+        let session = scope_of(raw.settings.session_scoped);
+        let hash = raw.seed.hash(session, &key);
+        ErasedKey::new(session, hash, key)
+    }
+
+    /// The hit path of a sync call: the cached value for `key`, or the key
+    /// boxed for [`call_missed`](Self::call_missed). It comes first and
+    /// apart, so that a hit builds nothing for the body.
+    #[track_caller]
+    #[inline(always)]
+    pub(crate) fn hit<O>(&'static self, key: K) -> Result<O, ErasedKey>
+    where
+        O: CacheOutput<Value = V>,
+    {
+        let raw = self.raw();
+        let session = scope_of(raw.settings.session_scoped);
+        let hash = raw.seed.hash(session, &key);
+        {
+            let guard = raw.guard();
+            let probe = Probe {
+                session,
+                hash,
+                key: KeyBox::from_ref(&key),
+            };
+            if let Some(value) = raw.peek(&probe, &guard) {
+                return Ok(O::from_cached(unerase::<V>(&**value).clone()));
+            }
+        }
+        Err(ErasedKey::new(session, hash, key))
+    }
+
+    /// The miss path of a sync call; `compute` is called at most once. It
+    /// is taken behind `dyn`, and the protocol runs on boxed values, so
+    /// little of this is compiled per key and outcome type.
+    pub(crate) fn call_missed<O>(&'static self, key: ErasedKey, compute: &mut dyn FnMut() -> O) -> O
+    where
+        O: CacheOutput<Value = V>,
+    {
+        let mut outcome = None;
+        let found = self.raw().call_missed(key, &mut || {
+            let computed = compute();
+            let value = computed.cached().map(|value| erase(value.clone()));
+            outcome = Some(computed);
+            value
+        });
+        match (outcome, found) {
+            (Some(outcome), _) => outcome,
+            (None, Some(value)) => O::from_cached(unerase::<V>(&*value).clone()),
+            (None, None) => body_ran_twice(),
         }
     }
 
@@ -298,49 +376,50 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     /// and returns a future that yields the cached value, waits for a
     /// running computation of the same key, or runs `make()`'s future.
     /// `make` runs only if this call leads a computation, and at most once.
-    fn start<O, F, Fut>(&'static self, key: Scoped<K>, make: F) -> impl Future<Output = O>
+    fn start<O, F, Fut>(&'static self, key: ErasedKey, make: F) -> impl Future<Output = O>
     where
         O: CacheOutput<Value = V>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = O>,
     {
-        let first = self.begin(&key, make);
+        let raw: &'static RawCache = self.raw();
+        let mut make = Some(make);
+        let first = Began::new(raw.begin(&key), &mut make);
         async move {
             let mut step = first;
             loop {
                 match step {
-                    Step::Ready(outcome) => return outcome,
-                    Step::Run(leader, future) => {
+                    Began::Ready(value) => return O::from_cached(unerase::<V>(&*value).clone()),
+                    Began::Run(leader, future) => {
                         // Dropping this future drops `leader`: the waiters
                         // wake and one of them computes instead.
                         let mut future = pin!(future);
-                        let flight = &leader.flight;
                         let outcome = std::future::poll_fn(|cx| {
-                            let _running = Running::enter(flight);
-                            future.as_mut().poll(cx)
+                            RawCache::poll_running(&leader, || future.as_mut().poll(cx))
                         })
                         .await;
-                        self.conclude(leader, &outcome);
+                        let value = outcome.cached().map(|value| erase(value.clone()));
+                        raw.conclude(leader, value);
                         return outcome;
                     }
-                    Step::Remote(leader, wait, make) => {
+                    Began::Remote(leader, wait) => {
                         // Dropping this future here drops `leader`: local
                         // waiters take over.
-                        let waiting = Waiting::start(&self.waiting);
+                        let waiting = raw.wait_counted();
                         wait.done().await;
                         drop(waiting);
-                        step = self.lead(leader, make);
+                        step = Began::new(raw.lead(leader), &mut make);
                     }
-                    Step::Wait(flight, listener, make) => {
-                        self.refuse_reentry(&flight);
+                    Began::Wait(flight, listener) => {
+                        raw.refuse_reentry(&flight);
                         // Dropping this future here drops `waiting` too.
-                        let waiting = Waiting::start(&self.waiting);
+                        let waiting = raw.wait_counted();
                         listener.await;
                         drop(waiting);
-                        if let Some(value) = self.take_from(&flight) {
-                            return O::from_cached(value);
+                        if let Some(value) = raw.take_from(&flight) {
+                            return O::from_cached(unerase::<V>(&*value).clone());
                         }
-                        step = self.begin(&key, make);
+                        step = Began::new(raw.begin(&key), &mut make);
                     }
                 }
             }
@@ -356,7 +435,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         O: CacheOutput<Value = V>,
         Fut: Future<Output = O>,
     {
-        let key = self.scoped(key);
+        let key = self.boxed(key);
         self.start(key, move || body)
     }
 
@@ -387,7 +466,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = O> + Send + 'static,
     {
-        let key = self.scoped(key);
+        let key = self.boxed(key);
         self.start(key, make)
     }
 
@@ -395,8 +474,8 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     #[doc(hidden)]
     #[track_caller]
     pub fn invalidate(&self, key: K) -> bool {
-        let key = self.scoped(key);
-        self.remove(&key)
+        let key = self.boxed(key);
+        self.raw().remove(&key)
     }
 }
 
@@ -422,9 +501,6 @@ fn reentry_panic(name: &str) -> ! {
          Call an uncached helper for the inner value, or give the inner call other arguments"
     )
 }
-
-/// The sync path computes in place; it has no future to make.
-fn no_future() {}
 
 #[cold]
 #[track_caller]

@@ -15,7 +15,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::expiry::Moment;
-use super::key::{stable_hash, PersistValue};
+use super::key::{erase, stable_hash, unerase, CacheValue, DynValue, ErasedValue, PersistValue};
 
 const MAGIC: &[u8; 8] = b"PGSTCACH";
 const VERSION: u32 = 1;
@@ -28,28 +28,33 @@ pub(crate) fn identity(module_path: &str, name: &str, fingerprint: u128) -> u128
     stable_hash(&(module_path, name, fingerprint))
 }
 
-/// Seals and opens the values of one function.
-pub(crate) struct Envelope<V> {
+/// Seals and opens the values of one function. Only its codec is
+/// compiled per value type: two functions, made when a persisted cache is
+/// created.
+pub(crate) struct Envelope {
     identity: u128,
-    encode: fn(&V) -> Option<Vec<u8>>,
-    decode: fn(&[u8]) -> Option<V>,
+    encode: fn(&dyn DynValue) -> Option<Vec<u8>>,
+    decode: fn(&[u8]) -> Option<ErasedValue>,
 }
 
-impl<V> Envelope<V> {
-    pub(crate) fn new(identity: u128) -> Self
-    where
-        V: PersistValue,
-    {
+impl Envelope {
+    /// The envelope of values of type `V` of the function with `identity`.
+    pub(crate) fn new<V: CacheValue + PersistValue>(identity: u128) -> Self {
         Envelope {
             identity,
-            encode: |value| postcard::to_stdvec(value).ok(),
-            decode: |bytes| postcard::from_bytes(bytes).ok(),
+            encode: |value| postcard::to_stdvec(unerase::<V>(value)).ok(),
+            decode: |bytes| postcard::from_bytes::<V>(bytes).ok().map(erase),
         }
     }
 
     /// `value` for the key hashed `key_hash`, expiring `ttl` from now;
     /// `None` if it cannot be encoded.
-    pub(crate) fn seal(&self, key_hash: u128, value: &V, ttl: Option<Duration>) -> Option<Vec<u8>> {
+    pub(crate) fn seal(
+        &self,
+        key_hash: u128,
+        value: &dyn DynValue,
+        ttl: Option<Duration>,
+    ) -> Option<Vec<u8>> {
         let payload = (self.encode)(value)?;
         let expiry = match ttl {
             None => NEVER,
@@ -74,7 +79,11 @@ impl<V> Envelope<V> {
 
     /// The live value sealed in `bytes` for the key hashed `key_hash`, with
     /// its expiry on the cache's clock; `None` for anything else.
-    pub(crate) fn open(&self, bytes: &[u8], key_hash: u128) -> Option<(V, Option<Moment>)> {
+    pub(crate) fn open(
+        &self,
+        bytes: &[u8],
+        key_hash: u128,
+    ) -> Option<(ErasedValue, Option<Moment>)> {
         let mut reader = Reader(bytes);
         if reader.take(8)? != MAGIC
             || reader.u32()? != VERSION
@@ -145,15 +154,17 @@ mod tests {
 
     #[test]
     fn a_sealed_value_opens_only_for_its_function_and_key() {
-        let envelope = Envelope::<String>::new(7);
-        let sealed = envelope.seal(3, &"value".to_owned(), None).unwrap();
+        let envelope = Envelope::new::<String>(7);
+        let sealed = envelope.seal(3, &*erase("value".to_owned()), None).unwrap();
         assert_eq!(
-            envelope.open(&sealed, 3).map(|(v, e)| (v, e.is_none())),
+            envelope
+                .open(&sealed, 3)
+                .map(|(v, e)| (unerase::<String>(&*v).clone(), e.is_none())),
             Some(("value".to_owned(), true))
         );
         assert!(envelope.open(&sealed, 4).is_none(), "another key");
         assert!(
-            Envelope::<String>::new(8).open(&sealed, 3).is_none(),
+            Envelope::new::<String>(8).open(&sealed, 3).is_none(),
             "another function"
         );
         let mut corrupt = sealed.clone();

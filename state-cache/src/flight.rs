@@ -15,13 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use event_listener::{Event, EventListener};
-use foldhash::fast::RandomState;
 
-use super::key::{CacheKey, Scoped};
+use super::key::{ErasedKey, ErasedValue, PassThrough};
 
 /// One running computation of a key.
-pub(crate) struct Flight<V> {
-    value: OnceLock<V>,
+pub(crate) struct Flight {
+    value: OnceLock<ErasedValue>,
     /// Set when the key was cleared, invalidated or its session ended while
     /// the computation ran: its result is neither stored nor handed to the
     /// waiters (only the leader returns it), and the flight has left the
@@ -30,7 +29,7 @@ pub(crate) struct Flight<V> {
     done: Event,
 }
 
-impl<V> Flight<V> {
+impl Flight {
     fn new() -> Self {
         Flight {
             value: OnceLock::new(),
@@ -48,13 +47,13 @@ impl<V> Flight<V> {
     }
 
     /// The leader's value for its waiters; set once, by the leader only.
-    pub(crate) fn set_value(&self, value: V) {
+    pub(crate) fn set_value(&self, value: ErasedValue) {
         let _ = self.value.set(value);
     }
 
     /// The value the leader handed over, if it has and the flight was not
     /// cancelled.
-    pub(crate) fn handed_over(&self) -> Option<&V> {
+    pub(crate) fn handed_over(&self) -> Option<&ErasedValue> {
         if self.is_cancelled() {
             return None;
         }
@@ -84,22 +83,17 @@ impl Drop for WakeOnDrop<'_> {
 }
 
 /// The flights of one cache by key. Only used under the writer lock.
-pub(crate) struct Flights<K, V>(HashMap<Scoped<K>, Arc<Flight<V>>, RandomState>);
+#[derive(Default)]
+pub(crate) struct Flights(HashMap<ErasedKey, Arc<Flight>, PassThrough>);
 
-impl<K, V> Default for Flights<K, V> {
-    fn default() -> Self {
-        Flights(HashMap::default())
-    }
-}
-
-impl<K: CacheKey, V> Flights<K, V> {
+impl Flights {
     /// The flight running for `key`, if any.
-    pub(crate) fn get(&self, key: &Scoped<K>) -> Option<&Arc<Flight<V>>> {
+    pub(crate) fn get(&self, key: &ErasedKey) -> Option<&Arc<Flight>> {
         self.0.get(key)
     }
 
     /// Registers a new flight for `key`, which has none.
-    pub(crate) fn start(&mut self, key: &Scoped<K>) -> Arc<Flight<V>> {
+    pub(crate) fn start(&mut self, key: &ErasedKey) -> Arc<Flight> {
         let flight = Arc::new(Flight::new());
         self.0.insert(key.clone(), flight.clone());
         flight
@@ -108,7 +102,7 @@ impl<K: CacheKey, V> Flights<K, V> {
     /// Removes `flight` at the end of its leader's computation, unless a
     /// clear has taken it out already (and maybe a newer flight took its
     /// place).
-    pub(crate) fn finish(&mut self, key: &Scoped<K>, flight: &Arc<Flight<V>>) {
+    pub(crate) fn finish(&mut self, key: &ErasedKey, flight: &Arc<Flight>) {
         if self
             .0
             .get(key)
@@ -119,7 +113,7 @@ impl<K: CacheKey, V> Flights<K, V> {
     }
 
     /// Cancels the flight of `key`, if any.
-    pub(crate) fn cancel(&mut self, key: &Scoped<K>) {
+    pub(crate) fn cancel(&mut self, key: &ErasedKey) {
         if let Some(flight) = self.0.remove(key) {
             flight.cancel();
         }
@@ -127,7 +121,7 @@ impl<K: CacheKey, V> Flights<K, V> {
 
     /// Cancels the flights whose key `doomed` accepts; returns how many
     /// flights it examined.
-    pub(crate) fn cancel_where(&mut self, doomed: impl Fn(&Scoped<K>) -> bool) -> usize {
+    pub(crate) fn cancel_where(&mut self, doomed: impl Fn(&ErasedKey) -> bool) -> usize {
         let examined = self.0.len();
         self.0.retain(|key, flight| {
             let cancel = doomed(key);
@@ -159,7 +153,7 @@ thread_local! {
 pub(crate) struct Running(usize);
 
 impl Running {
-    pub(crate) fn enter<V>(flight: &Arc<Flight<V>>) -> Running {
+    pub(crate) fn enter(flight: &Arc<Flight>) -> Running {
         let id = Arc::as_ptr(flight) as usize;
         // During thread teardown the list may be gone: then nothing is
         // marked, and nothing can be detected, but the call still works.
@@ -169,7 +163,7 @@ impl Running {
 
     /// Whether `flight` is computing on this thread right now: waiting for
     /// it here would wait forever.
-    pub(crate) fn is_running<V>(flight: &Arc<Flight<V>>) -> bool {
+    pub(crate) fn is_running(flight: &Arc<Flight>) -> bool {
         let id = Arc::as_ptr(flight) as usize;
         RUNNING
             .try_with(|running| running.borrow().contains(&id))

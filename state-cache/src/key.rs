@@ -1,12 +1,27 @@
 //! What may be cached: the bounds on keys and values, the scope a key lives
-//! in, and the stable hash that names a key on disk.
+//! in, the stable hash that names a key on disk, and the type-erased form
+//! in which the store keeps keys and values.
 //!
 //! The bounds are traits with a blanket implementation so that a failed bound
 //! reads as one sentence about the user's type (`#[diagnostic::on_unimplemented]`)
 //! instead of a list of missing std traits.
+//!
+//! The store, the flight table, the eviction queue, the session index and
+//! the persisted tiers work on [`ErasedKey`] and [`ErasedValue`] only, so
+//! they are compiled once, in this crate, whatever the types of the
+//! `#[cached]` functions. What is compiled for each key and value type in
+//! the application's crate is small: the key's hash and equality, the
+//! value's clone, and their boxes. This is what keeps a `#[cached]`
+//! function cheap to build (see the README's compile-time section). Every
+//! generic instance made there names a type private to this crate
+//! ([`KeyBox`], [`ValueBox`], [`KeyHasher`]) or the user's own types, so
+//! that a debug build never takes a shared instance of it from some other
+//! crate (tokio, say) and links that crate's object files with it.
 
-use std::hash::Hash;
+use std::any::TypeId;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -112,7 +127,10 @@ pub fn executed<O, E>(_: PhantomData<O>) -> PhantomData<Executed<O, E>> {
     PhantomData
 }
 
-/// A key together with the scope it belongs to: `GLOBAL` or a session's id.
+/// A key together with the scope it belongs to: `GLOBAL` or a session's id,
+/// as persisted entries are named: [`DynKey::stable`] hashes exactly this.
+/// The tests spell names out with it.
+#[cfg(test)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Scoped<K> {
     pub(crate) session: u64,
@@ -126,9 +144,306 @@ pub(crate) const GLOBAL: u64 = 0;
 /// unlike `std`'s `RandomState`: it names things on disk.
 pub(crate) fn stable_hash(value: &impl Hash) -> u128 {
     // Fixed keys: any constant works, it only has to stay the same forever.
-    let mut hasher = SipHasher13::new_with_keys(0x7061_6765_7374_6174, 0x6361_6368_6564_2121);
+    let mut hasher = StableHasher(SipHasher13::new_with_keys(
+        0x7061_6765_7374_6174,
+        0x6361_6368_6564_2121,
+    ));
     value.hash(&mut hasher);
-    hasher.finish128().into()
+    hasher.0.finish128().into()
+}
+
+/// The hasher of [`stable_hash`], a type of this crate's own (see the
+/// module docs); it feeds SipHash-1-3 exactly what it is given.
+struct StableHasher(SipHasher13);
+
+impl Hasher for StableHasher {
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.0.write_u8(n);
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.0.write_u16(n);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0.write_u32(n);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0.write_u64(n);
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0.write_u128(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0.write_usize(n);
+    }
+}
+
+/// The in-memory hash of keys: foldhash, seeded once per cache, behind a
+/// hasher type of this crate's own (see the module docs).
+pub(crate) struct KeyHasher(foldhash::fast::FoldHasher<'static>);
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, n: u8) {
+        self.0.write_u8(n);
+    }
+
+    #[inline]
+    fn write_u16(&mut self, n: u16) {
+        self.0.write_u16(n);
+    }
+
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.0.write_u32(n);
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0.write_u64(n);
+    }
+
+    #[inline]
+    fn write_u128(&mut self, n: u128) {
+        self.0.write_u128(n);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.0.write_usize(n);
+    }
+}
+
+/// The seed of one cache's key hashes.
+#[derive(Default)]
+pub(crate) struct KeySeed(foldhash::fast::RandomState);
+
+impl KeySeed {
+    /// The hash of `key` in `session`; [`ErasedKey`] and [`Probe`] carry it,
+    /// so that a key is hashed once per call, in its own type.
+    #[inline]
+    pub(crate) fn hash<K: Hash + ?Sized>(&self, session: u64, key: &K) -> u64 {
+        let mut hasher = KeyHasher(self.0.build_hasher());
+        hasher.write_u64(session);
+        key.hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
+/// A key of some type, behind `dyn`: what the store needs of it.
+pub(crate) trait DynKey: Send + Sync + 'static {
+    /// The type of the box, to tell keys of different types apart.
+    fn kind(&self) -> TypeId;
+
+    /// Whether `other` is a key of the same type and equal to this one.
+    fn same(&self, other: &dyn DynKey) -> bool;
+
+    /// [`stable_hash`] of this key in `session`, as a `Scoped` key hashes:
+    /// the name of its entry on disk and in Redis.
+    fn stable(&self, session: u64) -> u128;
+}
+
+/// A key in the box the store keeps it in; `repr(transparent)`, so that a
+/// borrowed key is looked up in place ([`KeyBox::from_ref`]).
+#[repr(transparent)]
+pub(crate) struct KeyBox<K>(pub(crate) K);
+
+impl<K> KeyBox<K> {
+    #[inline]
+    pub(crate) fn from_ref(key: &K) -> &KeyBox<K> {
+        // SAFETY: `KeyBox<K>` is `repr(transparent)` over `K`.
+        unsafe { &*(key as *const K as *const KeyBox<K>) }
+    }
+}
+
+impl<K: CacheKey> DynKey for KeyBox<K> {
+    fn kind(&self) -> TypeId {
+        TypeId::of::<KeyBox<K>>()
+    }
+
+    fn same(&self, other: &dyn DynKey) -> bool {
+        if other.kind() != TypeId::of::<KeyBox<K>>() {
+            return false;
+        }
+        // SAFETY: `other` is a `KeyBox<K>`: its `kind` says so.
+        let other = unsafe { &*(other as *const dyn DynKey as *const KeyBox<K>) };
+        self.0 == other.0
+    }
+
+    fn stable(&self, session: u64) -> u128 {
+        stable_hash(&ScopedRef {
+            session,
+            key: &self.0,
+        })
+    }
+}
+
+/// Hashes exactly as `Scoped<K>` does, without owning the key.
+#[derive(Hash)]
+struct ScopedRef<'a, K> {
+    session: u64,
+    key: &'a K,
+}
+
+/// A key as the store keeps it: its scope, its hash, and the key itself.
+#[derive(Clone)]
+pub(crate) struct ErasedKey {
+    pub(crate) session: u64,
+    hash: u64,
+    key: Arc<dyn DynKey>,
+}
+
+impl ErasedKey {
+    /// Boxes `key`, hashed `hash` by the cache's [`KeySeed`] in `session`.
+    #[inline]
+    pub(crate) fn new<K: CacheKey>(session: u64, hash: u64, key: K) -> Self {
+        ErasedKey {
+            session,
+            hash,
+            key: Arc::new(KeyBox(key)),
+        }
+    }
+
+    /// The key's name on disk and in Redis.
+    pub(crate) fn stable(&self) -> u128 {
+        self.key.stable(self.session)
+    }
+}
+
+impl Hash for ErasedKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialEq for ErasedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.session == other.session && self.key.same(&*other.key)
+    }
+}
+
+impl Eq for ErasedKey {}
+
+/// A borrowed key, to look a key up without boxing it (the hit path).
+pub(crate) struct Probe<'a> {
+    pub(crate) session: u64,
+    pub(crate) hash: u64,
+    pub(crate) key: &'a dyn DynKey,
+}
+
+impl Hash for Probe<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl papaya::Equivalent<ErasedKey> for Probe<'_> {
+    #[inline]
+    fn equivalent(&self, key: &ErasedKey) -> bool {
+        self.hash == key.hash && self.session == key.session && self.key.same(&*key.key)
+    }
+}
+
+/// Builds the maps of [`ErasedKey`]s: the key's hash is already mixed
+/// (foldhash, seeded per cache), so the map's hasher passes it through.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PassThrough;
+
+impl BuildHasher for PassThrough {
+    type Hasher = PassHasher;
+
+    #[inline]
+    fn build_hasher(&self) -> PassHasher {
+        PassHasher(0)
+    }
+}
+
+/// See [`PassThrough`]. Only `write_u64` is ever called (by the `Hash` of
+/// [`ErasedKey`] and [`Probe`], and of a session id).
+#[derive(Default)]
+pub(crate) struct PassHasher(u64);
+
+impl Hasher for PassHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached; a fold keeps it a hash all the same.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+/// A value of some type, behind `dyn`.
+pub(crate) trait DynValue: Send + Sync + 'static {
+    /// The type of the box, to check a downcast.
+    fn kind(&self) -> TypeId;
+}
+
+/// A value in the box the store keeps it in.
+#[repr(transparent)]
+pub(crate) struct ValueBox<V>(V);
+
+impl<V: CacheValue> DynValue for ValueBox<V> {
+    fn kind(&self) -> TypeId {
+        TypeId::of::<ValueBox<V>>()
+    }
+}
+
+/// A value as the store keeps it; clones share it.
+pub(crate) type ErasedValue = Arc<dyn DynValue>;
+
+/// Boxes `value` for the store.
+#[inline]
+pub(crate) fn erase<V: CacheValue>(value: V) -> ErasedValue {
+    Arc::new(ValueBox(value))
+}
+
+/// The value in `value`, of the type it was boxed with.
+#[inline]
+pub(crate) fn unerase<V: CacheValue>(value: &dyn DynValue) -> &V {
+    if value.kind() != TypeId::of::<ValueBox<V>>() {
+        wrong_type();
+    }
+    // SAFETY: `value` is a `ValueBox<V>`, which is `repr(transparent)`.
+    unsafe { &*(value as *const dyn DynValue as *const V) }
+}
+
+#[cold]
+fn wrong_type() -> ! {
+    unreachable!("a #[cached] cache is used with one key and value type")
 }
 
 /// A type whose borrowed form (`&T` argument) can be part of a cache key:
@@ -149,3 +464,50 @@ pub fn assert_key<T: CacheKey>() {}
 
 #[doc(hidden)]
 pub fn assert_key_ref<T: ?Sized + KeyRef>() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_boxed_key_is_named_as_its_scoped_key() {
+        let key = ErasedKey::new(5, 0, ("report".to_owned(), 7_u64));
+        let scoped = Scoped {
+            session: 5,
+            key: ("report".to_owned(), 7_u64),
+        };
+        assert_eq!(key.stable(), stable_hash(&scoped));
+    }
+
+    #[test]
+    fn boxed_keys_are_equal_only_with_equal_type_scope_and_value() {
+        let seed = KeySeed::default();
+        let boxed = |session, key: u64| ErasedKey::new(session, seed.hash(session, &key), key);
+        assert!(boxed(0, 1) == boxed(0, 1));
+        assert!(boxed(0, 1) != boxed(0, 2));
+        assert!(boxed(0, 1) != boxed(1, 1));
+        // Equal hashes do not make keys of other types equal.
+        let other = ErasedKey::new(0, seed.hash(0, &1_u64), 1_u32);
+        assert!(boxed(0, 1) != other);
+        let probe = Probe {
+            session: 0,
+            hash: seed.hash(0, &1_u64),
+            key: KeyBox::from_ref(&1_u64),
+        };
+        assert!(papaya::Equivalent::equivalent(&probe, &boxed(0, 1)));
+        assert!(!papaya::Equivalent::equivalent(&probe, &other));
+    }
+
+    #[test]
+    fn a_value_comes_out_as_it_went_in() {
+        let value = erase(vec![1_u8, 2]);
+        assert_eq!(unerase::<Vec<u8>>(&*value), &[1, 2]);
+    }
+
+    #[test]
+    #[should_panic(expected = "one key and value type")]
+    fn a_value_read_as_another_type_panics() {
+        let value = erase(1_u64);
+        let _ = unerase::<u32>(&*value);
+    }
+}

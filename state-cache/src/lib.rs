@@ -48,7 +48,7 @@ mod store;
 #[global_allocator]
 static ALLOCATOR: pagestate_alloc_probe::Tracking = pagestate_alloc_probe::Tracking;
 
-use std::any::Any;
+use std::any::TypeId;
 use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -88,9 +88,9 @@ pub mod __private {
     }
 }
 
-use key::{CacheKey, CacheValue, PersistValue, Scoped};
+use key::{CacheKey, CacheValue, DynKey, ErasedKey, KeyBox, PersistValue, ValueBox};
 use session::on_session_end;
-use store::{Cache, Settings};
+use store::{Cache, RawCache, Settings};
 
 /// Counters of one cache, as `name::stats()` of a `#[cached] fn name`
 /// returns them.
@@ -194,25 +194,17 @@ pub struct CacheConfig {
 #[doc(hidden)]
 pub struct CacheSlot {
     config: CacheConfig,
-    cache: OnceLock<Erased>,
+    cache: OnceLock<&'static RawCache>,
 }
 
-#[derive(Clone, Copy)]
-struct Erased {
-    any: &'static (dyn Any + Send + Sync),
-    cache: &'static dyn ErasedCache,
+/// The types of the boxes of keys `K` and values `V` (see `key.rs`).
+#[inline]
+fn kinds<K: CacheKey, V: CacheValue>() -> (TypeId, TypeId) {
+    (TypeId::of::<KeyBox<K>>(), TypeId::of::<ValueBox<V>>())
 }
 
-/// What every cache does, whatever its key and value types.
-trait ErasedCache: Send + Sync {
-    fn clear(&self);
-    fn stats(&self) -> CacheStats;
-    fn purge_session(&self, session: u64);
-    /// Removes the entry for a `Scoped<K>` of this cache's key type.
-    fn remove_any(&self, key: &dyn Any) -> bool;
-}
-
-impl<K: CacheKey, V: CacheValue> ErasedCache for Cache<K, V> {
+impl RawCache {
+    /// Empties this cache: memory, disk and Redis.
     fn clear(&self) {
         self.clear_memory();
         if let Some(disk) = &self.disk {
@@ -223,22 +215,19 @@ impl<K: CacheKey, V: CacheValue> ErasedCache for Cache<K, V> {
         }
     }
 
-    fn stats(&self) -> CacheStats {
-        Cache::stats(self)
-    }
-
-    fn purge_session(&self, session: u64) {
-        if self.settings.session_scoped {
-            Cache::purge_session(self, session);
+    /// The typed view, for keys `K` and values `V`.
+    #[inline]
+    fn typed<K: CacheKey, V: CacheValue>(&self) -> &Cache<K, V> {
+        if !self.holds(kinds::<K, V>()) {
+            wrong_types();
         }
+        Cache::view(self)
     }
+}
 
-    fn remove_any(&self, key: &dyn Any) -> bool {
-        match key.downcast_ref::<Scoped<K>>() {
-            Some(key) => self.remove(key),
-            None => unreachable!("a #[cached] slot is used with one key type"),
-        }
-    }
+#[cold]
+fn wrong_types() -> ! {
+    unreachable!("a #[cached] slot is used with one key and value type")
 }
 
 impl CacheSlot {
@@ -254,8 +243,11 @@ impl CacheSlot {
     /// the call site, so the macro never names the type of a custom key.
     #[inline]
     pub fn typed<K: CacheKey, V: CacheValue>(&'static self) -> &'static Cache<K, V> {
-        let erased = self.cache.get_or_init(|| self.create::<K, V>(None, None));
-        downcast(erased)
+        let raw = match self.cache.get() {
+            Some(raw) => *raw,
+            None => self.create(kinds::<K, V>(), None, None),
+        };
+        raw.typed()
     }
 
     /// [`typed`](Self::typed) for `persist = "disk"`.
@@ -263,12 +255,14 @@ impl CacheSlot {
     pub fn typed_persisted<K: CacheKey, V: CacheValue + PersistValue>(
         &'static self,
     ) -> &'static Cache<K, V> {
-        let erased = self.cache.get_or_init(|| {
-            let identity = self.identity();
-            let disk = persist::Disk::<V>::new(&persist::cache_dir(), identity);
-            self.create::<K, V>(Some(Box::new(disk)), None)
-        });
-        downcast(erased)
+        let raw = match self.cache.get() {
+            Some(raw) => *raw,
+            None => {
+                let disk = persist::Disk::new::<V>(&persist::cache_dir(), self.identity());
+                self.create(kinds::<K, V>(), Some(Box::new(disk)), None)
+            }
+        };
+        raw.typed()
     }
 
     /// [`typed`](Self::typed) for `persist = "redis"`.
@@ -279,26 +273,32 @@ impl CacheSlot {
     ) -> &'static Cache<K, V> {
         // The hit path: creating the cache (and starting the tier) stays
         // out of line.
-        match self.cache.get() {
-            Some(erased) => downcast(erased),
-            None => self.create_redis(),
-        }
+        let raw = match self.cache.get() {
+            Some(raw) => *raw,
+            None => self.create_redis(kinds::<K, V>(), redis::Remote::new::<V>),
+        };
+        raw.typed()
     }
 
     #[cfg(feature = "redis")]
     #[cold]
     #[inline(never)]
-    fn create_redis<K: CacheKey, V: CacheValue + PersistValue>(
+    fn create_redis(
         &'static self,
-    ) -> &'static Cache<K, V> {
-        let erased = self.cache.get_or_init(|| {
-            let identity = self.identity();
-            let erased = self.create::<K, V>(None, Some(redis::Remote::new(identity)));
-            // Events from other processes reach this memory from now on.
-            redis::register_copy(identity, downcast::<K, V>(&erased));
-            erased
+        kinds: (TypeId, TypeId),
+        remote: fn(u128) -> redis::Remote,
+    ) -> &'static RawCache {
+        let identity = self.identity();
+        let mut created = false;
+        let raw = *self.cache.get_or_init(|| {
+            created = true;
+            self.make(kinds, None, Some(remote(identity)))
         });
-        downcast(erased)
+        if created {
+            // Events from other processes reach this memory from now on.
+            redis::register_copy(identity, raw);
+        }
+        raw
     }
 
     fn identity(&self) -> u128 {
@@ -306,11 +306,23 @@ impl CacheSlot {
         envelope::identity(config.module_path, config.name, config.fingerprint)
     }
 
-    fn create<K: CacheKey, V: CacheValue>(
+    /// Creates the cache, unless another thread just did.
+    #[cold]
+    fn create(
+        &'static self,
+        kinds: (TypeId, TypeId),
+        disk: Option<Box<dyn persist::Tier>>,
+        remote: Option<redis::Remote>,
+    ) -> &'static RawCache {
+        self.cache.get_or_init(|| self.make(kinds, disk, remote))
+    }
+
+    fn make(
         &self,
-        disk: Option<Box<dyn persist::Tier<K, V>>>,
-        remote: Option<redis::Remote<V>>,
-    ) -> Erased {
+        kinds: (TypeId, TypeId),
+        disk: Option<Box<dyn persist::Tier>>,
+        remote: Option<redis::Remote>,
+    ) -> &'static RawCache {
         let config = &self.config;
         let max_entries = config.max_entries.get();
         if max_entries == Some(0) {
@@ -327,16 +339,17 @@ impl CacheSlot {
         };
         // One cache per function for the life of the process: leaking it
         // gives every call a `&'static` to hold across awaits.
-        let cache: &'static Cache<K, V> = Box::leak(Box::new(Cache::new(settings, disk, remote)));
+        let cache: &'static RawCache =
+            Box::leak(Box::new(RawCache::new(settings, kinds, disk, remote)));
         register(cache, config.session_scoped);
-        Erased { any: cache, cache }
+        cache
     }
 
     /// Empties this function's cache, in memory and on disk or in Redis
     /// (and then the memory of every process connected to it).
     pub fn clear(&'static self) {
         match self.cache.get() {
-            Some(erased) => erased.cache.clear(),
+            Some(cache) => cache.clear(),
             None if self.config.persist => {
                 persist::clear_function(&persist::cache_dir(), self.identity());
             }
@@ -350,17 +363,27 @@ impl CacheSlot {
     /// returns its value to its callers but does not store it.
     #[track_caller]
     pub fn invalidate<K: CacheKey>(&'static self, key: K) -> bool {
-        let key = Scoped {
-            session: compute::scope_of(self.config.session_scoped),
-            key,
-        };
+        let session = compute::scope_of(self.config.session_scoped);
         match self.cache.get() {
-            Some(erased) => erased.cache.remove_any(&key),
-            None if self.config.persist => {
-                persist::remove_entry(&persist::cache_dir(), self.identity(), &key)
+            Some(cache) => {
+                let hash = cache.seed.hash(session, &key);
+                cache.remove(&ErasedKey::new(session, hash, key))
             }
-            None if self.config.redis => redis::remove_entry(self.identity(), &key),
+            // Only persisted entries can exist before the cache does.
+            None if self.config.persist || self.config.redis => {
+                self.invalidate_persisted(KeyBox(key).stable(session))
+            }
             None => false,
+        }
+    }
+
+    /// Drops the persisted entry of the key hashed `key_hash`, for a cache
+    /// not created in this process.
+    fn invalidate_persisted(&self, key_hash: u128) -> bool {
+        if self.config.persist {
+            persist::remove_entry(&persist::cache_dir(), self.identity(), key_hash)
+        } else {
+            redis::remove_entry(self.identity(), key_hash)
         }
     }
 
@@ -368,25 +391,17 @@ impl CacheSlot {
     pub fn stats(&'static self) -> CacheStats {
         self.cache
             .get()
-            .map_or_else(CacheStats::default, |erased| erased.cache.stats())
+            .map_or_else(CacheStats::default, |cache| cache.stats())
     }
 }
 
-#[inline]
-fn downcast<K: CacheKey, V: CacheValue>(erased: &Erased) -> &'static Cache<K, V> {
-    match erased.any.downcast_ref::<Cache<K, V>>() {
-        Some(cache) => cache,
-        None => unreachable!("a #[cached] slot is used with one key and value type"),
-    }
-}
-
-static REGISTRY: Mutex<Vec<&'static dyn ErasedCache>> = Mutex::new(Vec::new());
+static REGISTRY: Mutex<Vec<&'static RawCache>> = Mutex::new(Vec::new());
 
 /// The session-scoped caches, as a snapshot that a session end takes
 /// without copying: it visits these only, not every cache of the process.
-static SESSION_SCOPED: Mutex<Option<Arc<[&'static dyn ErasedCache]>>> = Mutex::new(None);
+static SESSION_SCOPED: Mutex<Option<Arc<[&'static RawCache]>>> = Mutex::new(None);
 
-fn register(cache: &'static dyn ErasedCache, session_scoped: bool) {
+fn register(cache: &'static RawCache, session_scoped: bool) {
     REGISTRY
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -415,7 +430,7 @@ fn register(cache: &'static dyn ErasedCache, session_scoped: bool) {
     }
 }
 
-fn registered() -> Vec<&'static dyn ErasedCache> {
+fn registered() -> Vec<&'static RawCache> {
     REGISTRY
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

@@ -22,14 +22,13 @@
 //! never written through; listing and deleting never follow symlinks.
 
 use std::fs;
-use std::hash::Hash;
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::envelope::Envelope;
 use super::expiry::Moment;
-use super::key::{stable_hash, PersistValue, Scoped};
+use super::key::{CacheValue, DynValue, ErasedValue, PersistValue};
 
 const EXTENSION: &str = "entry";
 
@@ -51,34 +50,33 @@ pub(crate) fn cache_dir() -> PathBuf {
 /// `dyn`, made only by `persist = "disk"` functions, so that a store without
 /// one names none of the disk code (files, envelopes, the codec): the
 /// binary of an application that persists nothing does not link it.
-pub(crate) trait Tier<K, V>: Send + Sync {
+/// Keys are named by their stable hash (`ErasedKey::stable`).
+pub(crate) trait Tier: Send + Sync {
     /// The live value stored for `key`, with its expiry on the cache's clock.
-    fn load(&self, key: &Scoped<K>) -> Option<(V, Option<Moment>)>;
+    fn load(&self, key: u128) -> Option<(ErasedValue, Option<Moment>)>;
 
     /// Writes `value` for `key`, atomically; failures leave no file behind.
-    fn store(&self, key: &Scoped<K>, value: &V, ttl: Option<Duration>);
+    fn store(&self, key: u128, value: &dyn DynValue, ttl: Option<Duration>);
 
     /// Deletes the file for `key`; `true` if there was one.
-    fn remove(&self, key: &Scoped<K>) -> bool;
+    fn remove(&self, key: u128) -> bool;
 
     /// Deletes every entry file of this function.
     fn clear(&self);
 }
 
 /// The persisted side of one function's cache.
-pub(crate) struct Disk<V> {
+pub(crate) struct Disk {
     dir: PathBuf,
-    envelope: Envelope<V>,
+    envelope: Envelope,
 }
 
-impl<V> Disk<V> {
-    pub(crate) fn new(base: &Path, identity: u128) -> Self
-    where
-        V: PersistValue,
-    {
+impl Disk {
+    /// The disk side of the function with `identity`, whose values are `V`.
+    pub(crate) fn new<V: CacheValue + PersistValue>(base: &Path, identity: u128) -> Self {
         Disk {
             dir: function_dir(base, identity),
-            envelope: Envelope::new(identity),
+            envelope: Envelope::new::<V>(identity),
         }
     }
 
@@ -103,9 +101,8 @@ impl<V> Disk<V> {
     }
 }
 
-impl<K: Hash, V: PersistValue + Send + Sync> Tier<K, V> for Disk<V> {
-    fn load(&self, key: &Scoped<K>) -> Option<(V, Option<Moment>)> {
-        let key_hash = stable_hash(key);
+impl Tier for Disk {
+    fn load(&self, key_hash: u128) -> Option<(ErasedValue, Option<Moment>)> {
         let path = self.path(key_hash);
         let bytes = match read_no_follow(&path) {
             Ok(bytes) => bytes,
@@ -123,8 +120,7 @@ impl<K: Hash, V: PersistValue + Send + Sync> Tier<K, V> for Disk<V> {
         loaded
     }
 
-    fn store(&self, key: &Scoped<K>, value: &V, ttl: Option<Duration>) {
-        let key_hash = stable_hash(key);
+    fn store(&self, key_hash: u128, value: &dyn DynValue, ttl: Option<Duration>) {
         let Some(file) = self.envelope.seal(key_hash, value, ttl) else {
             return;
         };
@@ -135,8 +131,8 @@ impl<K: Hash, V: PersistValue + Send + Sync> Tier<K, V> for Disk<V> {
         remove_entries(&self.dir);
     }
 
-    fn remove(&self, key: &Scoped<K>) -> bool {
-        fs::remove_file(self.path(stable_hash(key))).is_ok()
+    fn remove(&self, key_hash: u128) -> bool {
+        fs::remove_file(self.path(key_hash)).is_ok()
     }
 }
 
@@ -175,10 +171,11 @@ fn entry_path(dir: &Path, key_hash: u128) -> PathBuf {
     dir.join(format!("{key_hash:032x}.{EXTENSION}"))
 }
 
-/// Deletes the file for `key` of the function with `identity`, for a cache
-/// not created in this process; `true` if there was one.
-pub(crate) fn remove_entry<K: Hash>(base: &Path, identity: u128, key: &Scoped<K>) -> bool {
-    fs::remove_file(entry_path(&function_dir(base, identity), stable_hash(key))).is_ok()
+/// Deletes the file for the key hashed `key_hash` of the function with
+/// `identity`, for a cache not created in this process; `true` if there was
+/// one.
+pub(crate) fn remove_entry(base: &Path, identity: u128, key_hash: u128) -> bool {
+    fs::remove_file(entry_path(&function_dir(base, identity), key_hash)).is_ok()
 }
 
 /// Deletes the entry files of one function.

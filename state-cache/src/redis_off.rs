@@ -3,15 +3,13 @@
 //! to nothing, and no Redis client is built.
 
 use std::convert::Infallible;
-use std::hash::Hash;
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use super::expiry::Moment;
-use super::key::Scoped;
+use super::key::{DynValue, ErasedValue};
 
 /// Never constructed without the feature.
-pub(crate) struct Remote<V>(Infallible, PhantomData<fn() -> V>);
+pub(crate) struct Remote(Infallible);
 
 /// Never constructed without the feature.
 pub(crate) enum Lease {}
@@ -21,26 +19,26 @@ pub(crate) enum Wait {}
 
 /// What a leader found in Redis.
 #[allow(dead_code)]
-pub(crate) enum Attempt<V> {
-    Hit(V, Option<Moment>),
+pub(crate) enum Attempt {
+    Hit(ErasedValue, Option<Moment>),
     Lead(Option<Lease>),
     Wait(Wait),
 }
 
-impl<V> Remote<V> {
+impl Remote {
     pub(crate) fn hits(&self) -> u64 {
         match self.0 {}
     }
 
-    pub(crate) fn attempt<K: Hash>(&self, _key: &Scoped<K>) -> Attempt<V> {
+    pub(crate) fn attempt(&self, _key_hash: u128) -> Attempt {
         match self.0 {}
     }
 
-    pub(crate) fn store(&self, _value: &V, lease: Lease, _ttl: Option<Duration>) {
+    pub(crate) fn store(&self, _value: &dyn DynValue, lease: Lease, _ttl: Option<Duration>) {
         match lease {}
     }
 
-    pub(crate) fn remove<K: Hash>(&self, _key: &Scoped<K>) -> bool {
+    pub(crate) fn remove(&self, _key_hash: u128) -> bool {
         match self.0 {}
     }
 
@@ -60,7 +58,7 @@ impl Wait {
 }
 
 /// Functions with `persist = "redis"` do not compile without the feature.
-pub(crate) fn remove_entry<K: Hash>(_identity: u128, _key: &Scoped<K>) -> bool {
+pub(crate) fn remove_entry(_identity: u128, _key_hash: u128) -> bool {
     false
 }
 

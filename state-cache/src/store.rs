@@ -8,7 +8,9 @@
 //! guards the single-flight table; so the entry count and the insertion
 //! order are exact.
 
+use std::any::TypeId;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -19,7 +21,7 @@ use foldhash::fast::RandomState;
 
 use super::expiry::Moment;
 use super::flight::Flights;
-use super::key::{CacheKey, CacheValue, Scoped};
+use super::key::{ErasedKey, ErasedValue, KeySeed, PassThrough, Probe};
 use super::persist::Tier;
 use super::redis::Remote;
 use super::CacheStats;
@@ -35,45 +37,45 @@ pub(crate) struct Settings {
     pub(crate) session_scoped: bool,
 }
 
-pub(crate) struct Entry<V> {
-    value: V,
+pub(crate) struct Entry {
+    value: ErasedValue,
     expires: Option<Moment>,
     /// Insertion number, to tell this entry from an older one with the same
     /// key when the eviction queue reaches it.
     seq: u64,
 }
 
-impl<V> Entry<V> {
+impl Entry {
     fn expired(&self, now: Moment) -> bool {
         self.expires.is_some_and(|expires| now >= expires)
     }
 }
 
 /// The mutable side of a cache, behind its one mutex.
-pub(crate) struct Writer<K, V> {
+pub(crate) struct Writer {
     /// The computations running now (single-flight).
-    pub(crate) flights: Flights<K, V>,
+    pub(crate) flights: Flights,
     /// Keys in insertion order with their insertion numbers; an item whose
     /// number no longer matches the map's entry is stale and skipped. Kept
     /// only when entries can expire or be evicted.
-    order: VecDeque<(Scoped<K>, u64)>,
+    order: VecDeque<(ErasedKey, u64)>,
     next_seq: u64,
     len: usize,
     /// The keys of each session's entries, kept only by a session-scoped
     /// cache: ending a session then costs its own entries, not a scan of
     /// every session's.
-    by_session: HashMap<u64, HashSet<Scoped<K>, RandomState>, RandomState>,
+    by_session: HashMap<u64, HashSet<ErasedKey, PassThrough>, RandomState>,
 }
 
-impl<K: CacheKey, V> Writer<K, V> {
-    fn index(&mut self, key: &Scoped<K>) {
+impl Writer {
+    fn index(&mut self, key: &ErasedKey) {
         self.by_session
             .entry(key.session)
             .or_default()
             .insert(key.clone());
     }
 
-    fn unindex(&mut self, key: &Scoped<K>) {
+    fn unindex(&mut self, key: &ErasedKey) {
         if let Some(keys) = self.by_session.get_mut(&key.session) {
             keys.remove(key);
             if keys.is_empty() {
@@ -85,49 +87,80 @@ impl<K: CacheKey, V> Writer<K, V> {
 
 /// The writer lock of a cache. Sessions whose last handle a dropped value
 /// held end only after the lock is released (fields drop in order).
-pub(crate) struct WriterGuard<'a, K, V> {
-    guard: MutexGuard<'a, Writer<K, V>>,
+pub(crate) struct WriterGuard<'a> {
+    guard: MutexGuard<'a, Writer>,
     _defer: DeferSessionEnds,
 }
 
-impl<K, V> Deref for WriterGuard<'_, K, V> {
-    type Target = Writer<K, V>;
+impl Deref for WriterGuard<'_> {
+    type Target = Writer;
 
-    fn deref(&self) -> &Writer<K, V> {
+    fn deref(&self) -> &Writer {
         &self.guard
     }
 }
 
-impl<K, V> DerefMut for WriterGuard<'_, K, V> {
-    fn deref_mut(&mut self) -> &mut Writer<K, V> {
+impl DerefMut for WriterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Writer {
         &mut self.guard
     }
 }
 
-/// The typed cache of one `#[cached]` function.
-pub struct Cache<K, V> {
+/// The cache of one `#[cached]` function, whatever its key and value types
+/// (see `key.rs`): compiled once, in this crate.
+pub(crate) struct RawCache {
     pub(crate) settings: Settings,
-    map: papaya::HashMap<Scoped<K>, Entry<V>, RandomState>,
-    writer: Mutex<Writer<K, V>>,
+    /// The types of the boxes of keys and values, checked when a typed
+    /// view is taken ([`Cache`]).
+    kinds: (TypeId, TypeId),
+    pub(crate) seed: KeySeed,
+    map: papaya::HashMap<ErasedKey, Entry, PassThrough>,
+    writer: Mutex<Writer>,
     hits: Striped,
     misses: AtomicU64,
     /// Calls waiting for a flight now (`CacheStats::waiting`).
     pub(crate) waiting: AtomicUsize,
     /// `persist = "disk"`.
-    pub(crate) disk: Option<Box<dyn Tier<K, V>>>,
+    pub(crate) disk: Option<Box<dyn Tier>>,
     /// `persist = "redis"`.
-    pub(crate) remote: Option<Remote<V>>,
+    pub(crate) remote: Option<Remote>,
 }
 
-impl<K: CacheKey, V: CacheValue> Cache<K, V> {
+/// A typed view of a [`RawCache`]: the entry points of `#[cached]`
+/// expansions (in `compute.rs`), for one key type `K` and value type `V`.
+#[repr(transparent)]
+pub struct Cache<K, V> {
+    raw: RawCache,
+    types: PhantomData<fn(K) -> V>,
+}
+
+impl<K, V> Cache<K, V> {
+    /// The typed view of `raw`, whose keys and values are of the types
+    /// `kinds` names (checked by the caller).
+    #[inline]
+    pub(crate) fn view(raw: &RawCache) -> &Cache<K, V> {
+        // SAFETY: `Cache<K, V>` is `repr(transparent)` over `RawCache`.
+        unsafe { &*(raw as *const RawCache as *const Cache<K, V>) }
+    }
+
+    #[inline]
+    pub(crate) fn raw(&self) -> &RawCache {
+        &self.raw
+    }
+}
+
+impl RawCache {
     pub(crate) fn new(
         settings: Settings,
-        disk: Option<Box<dyn Tier<K, V>>>,
-        remote: Option<Remote<V>>,
+        kinds: (TypeId, TypeId),
+        disk: Option<Box<dyn Tier>>,
+        remote: Option<Remote>,
     ) -> Self {
-        Cache {
+        RawCache {
             settings,
-            map: papaya::HashMap::with_hasher(RandomState::default()),
+            kinds,
+            seed: KeySeed::default(),
+            map: papaya::HashMap::with_hasher(PassThrough),
             writer: Mutex::new(Writer {
                 flights: Flights::default(),
                 order: VecDeque::new(),
@@ -143,13 +176,39 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         }
     }
 
-    /// The hit path: a clone of the live value for `key`, counted as a hit.
+    /// Whether this cache keeps keys and values of the types whose boxes
+    /// `kinds` names.
     #[inline]
-    pub(crate) fn get(&self, key: &Scoped<K>) -> Option<V> {
-        let guard = self.map.guard();
-        let entry = self.map.get(key, &guard)?;
+    pub(crate) fn holds(&self, kinds: (TypeId, TypeId)) -> bool {
+        self.kinds == kinds
+    }
+
+    /// A guard for [`peek`](Self::peek).
+    pub(crate) fn guard(&self) -> papaya::LocalGuard<'_> {
+        self.map.guard()
+    }
+
+    /// The hit path: the live value for `key`, counted as a hit, borrowed
+    /// for as long as `guard` lives.
+    pub(crate) fn peek<'g>(
+        &self,
+        key: &Probe<'_>,
+        guard: &'g papaya::LocalGuard<'_>,
+    ) -> Option<&'g ErasedValue> {
+        let entry = self.map.get(key, guard)?;
         // Only entries of a cache with a ttl carry an expiry: no clock read
         // otherwise.
+        if entry.expires.is_some_and(Moment::passed) {
+            return None;
+        }
+        self.hits.add();
+        Some(&entry.value)
+    }
+
+    /// [`peek`](Self::peek) for a boxed key (the miss path).
+    pub(crate) fn get(&self, key: &ErasedKey) -> Option<ErasedValue> {
+        let guard = self.map.guard();
+        let entry = self.map.get(key, &guard)?;
         if entry.expires.is_some_and(Moment::passed) {
             return None;
         }
@@ -165,7 +224,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         self.misses.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn lock(&self) -> WriterGuard<'_, K, V> {
+    pub(crate) fn lock(&self) -> WriterGuard<'_> {
         let defer = DeferSessionEnds::new();
         // Nothing user-supplied runs under this lock except `Hash`, `Eq` and
         // `Clone` of keys and values, and drops of values; if one of those
@@ -184,7 +243,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
 
     /// Drops the entry for `key` if it has expired; called on the miss path
     /// so that expired entries leave without a sweeper thread.
-    pub(crate) fn drop_expired_locked(&self, writer: &mut Writer<K, V>, key: &Scoped<K>) {
+    pub(crate) fn drop_expired_locked(&self, writer: &mut Writer, key: &ErasedKey) {
         if self.settings.ttl.is_none() {
             return;
         }
@@ -205,9 +264,9 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     /// the insertion order and, past `max_entries`, the oldest ones.
     pub(crate) fn insert_locked(
         &self,
-        writer: &mut Writer<K, V>,
-        key: Scoped<K>,
-        value: V,
+        writer: &mut Writer,
+        key: ErasedKey,
+        value: ErasedValue,
         expires: Option<Moment>,
     ) {
         let guard = self.map.guard();
@@ -267,7 +326,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     /// one. A computation of this key already running does not store its
     /// result, and leaves the flight table: a call from now on computes
     /// afresh instead of waiting for a value from before the removal.
-    pub(crate) fn remove(&self, key: &Scoped<K>) -> bool {
+    pub(crate) fn remove(&self, key: &ErasedKey) -> bool {
         let mut writer = self.lock();
         writer.flights.cancel(key);
         let guard = self.map.guard();
@@ -279,11 +338,17 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
             }
         }
         drop(writer);
-        let on_disk = self.disk.as_ref().is_some_and(|disk| disk.remove(key));
+        let persisted = (self.disk.is_some() || self.remote.is_some()).then(|| key.stable());
+        let on_disk = self
+            .disk
+            .as_ref()
+            .zip(persisted)
+            .is_some_and(|(disk, key)| disk.remove(key));
         let in_redis = self
             .remote
             .as_ref()
-            .is_some_and(|remote| remote.remove(key));
+            .zip(persisted)
+            .is_some_and(|(remote, key)| remote.remove(key));
         in_memory || on_disk || in_redis
     }
 
@@ -291,7 +356,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     /// of those keys running now do not store their results, and leave the
     /// flight table, as in [`remove`](Self::remove).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn remove_memory_where(&self, doomed: impl Fn(&Scoped<K>) -> bool) {
+    pub(crate) fn remove_memory_where(&self, doomed: impl Fn(&ErasedKey) -> bool) {
         let mut writer = self.lock();
         writer.flights.cancel_where(&doomed);
         let guard = self.map.guard();
@@ -361,13 +426,13 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
 /// Events from other processes reach the memory of a `persist = "redis"`
 /// cache through this.
 #[cfg(feature = "redis")]
-impl<K: CacheKey, V: CacheValue> super::redis::MemoryCopy for Cache<K, V> {
+impl super::redis::MemoryCopy for RawCache {
     fn drop_all(&self) {
         self.clear_memory();
     }
 
     fn drop_key(&self, key_hash: u128) {
-        self.remove_memory_where(|key| super::key::stable_hash(key) == key_hash);
+        self.remove_memory_where(|key| key.stable() == key_hash);
     }
 }
 

@@ -38,7 +38,6 @@
 //! since events may have been missed meanwhile.
 
 use std::fmt;
-use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -51,7 +50,7 @@ mod tier;
 use self::tier::{is_outage, lock, millis, Job, Tier};
 use super::envelope::Envelope;
 use super::expiry::Moment;
-use super::key::{stable_hash, CacheValue, PersistValue, Scoped};
+use super::key::{CacheValue, DynValue, ErasedValue, PersistValue};
 
 /// The environment variable naming the Redis server.
 pub const URL_VAR: &str = "PAGESTATE_REDIS_URL";
@@ -246,18 +245,18 @@ fn tier() -> &'static Tier {
 }
 
 /// The Redis side of one `#[cached(persist = "redis")]` function.
-pub(crate) struct Remote<V> {
+pub(crate) struct Remote {
     tier: &'static Tier,
-    envelope: Envelope<V>,
+    envelope: Envelope,
     names: Names,
     /// Calls answered from Redis.
     hits: AtomicU64,
 }
 
 /// What a leader found in Redis.
-pub(crate) enum Attempt<V> {
+pub(crate) enum Attempt {
     /// A value, with its expiry on the cache's clock.
-    Hit(V, Option<Moment>),
+    Hit(ErasedValue, Option<Moment>),
     /// Compute: with the key's lease, or without Redis (`None`: the tier is
     /// down, and the value stays in memory).
     Lead(Option<Lease>),
@@ -265,15 +264,13 @@ pub(crate) enum Attempt<V> {
     Wait(Wait),
 }
 
-impl<V: CacheValue> Remote<V> {
-    pub(crate) fn new(identity: u128) -> Self
-    where
-        V: PersistValue,
-    {
+impl Remote {
+    /// The Redis side of the function with `identity`, whose values are `V`.
+    pub(crate) fn new<V: CacheValue + PersistValue>(identity: u128) -> Self {
         let tier = tier();
         Remote {
             tier,
-            envelope: Envelope::new(identity),
+            envelope: Envelope::new::<V>(identity),
             names: Names::new(&tier.config.prefix, identity),
             hits: AtomicU64::new(0),
         }
@@ -289,8 +286,7 @@ impl<V: CacheValue> Remote<V> {
     /// A hit is one plain GET (a script costs the server more: a hit
     /// measured about 1.8 times slower through the claim script); a miss
     /// then runs the claim script, which looks for the value again.
-    pub(crate) fn attempt<K: Hash>(&self, key: &Scoped<K>) -> Attempt<V> {
-        let key_hash = stable_hash(key);
+    pub(crate) fn attempt(&self, key_hash: u128) -> Attempt {
         let value_key = self.names.value(key_hash);
         let found = self.tier.command(|conn| {
             match redis::cmd("GET")
@@ -313,7 +309,7 @@ impl<V: CacheValue> Remote<V> {
         }
     }
 
-    fn open(&self, bytes: &[u8], key_hash: u128) -> Option<Attempt<V>> {
+    fn open(&self, bytes: &[u8], key_hash: u128) -> Option<Attempt> {
         let (value, expires) = self.envelope.open(bytes, key_hash)?;
         self.hits.fetch_add(1, Ordering::Relaxed);
         Some(Attempt::Hit(value, expires))
@@ -322,7 +318,7 @@ impl<V: CacheValue> Remote<V> {
     /// Runs the claim script: the value if there is one (unless `replace`:
     /// the one there is unreadable), else the lease, else how long the lease
     /// has to run.
-    fn claim(&self, key_hash: u128, replace: bool) -> Attempt<V> {
+    fn claim(&self, key_hash: u128, replace: bool) -> Attempt {
         let tier = self.tier;
         // Listening before the script runs: a `done` published right after
         // it cannot slip by.
@@ -371,7 +367,7 @@ impl<V: CacheValue> Remote<V> {
 
     /// Stores `value` under `lease`'s key, unless a clear came first, and
     /// hands the key over: the lease goes and waiters are told.
-    pub(crate) fn store(&self, value: &V, lease: Lease, ttl: Option<Duration>) {
+    pub(crate) fn store(&self, value: &dyn DynValue, lease: Lease, ttl: Option<Duration>) {
         let mut lease = lease.0;
         let Some(sealed) = self.envelope.seal(lease.key_hash, value, ttl) else {
             return;
@@ -401,8 +397,8 @@ impl<V: CacheValue> Remote<V> {
 
     /// Drops the entry for `key` here and in every process; `true` if Redis
     /// had one.
-    pub(crate) fn remove<K: Hash>(&self, key: &Scoped<K>) -> bool {
-        remove_hashed(self.tier, &self.names, stable_hash(key))
+    pub(crate) fn remove(&self, key_hash: u128) -> bool {
+        remove_hashed(self.tier, &self.names, key_hash)
     }
 
     /// Drops every entry of this function here and in every process.
@@ -424,13 +420,9 @@ fn redis_ttl_ms(ttl: Option<Duration>) -> u64 {
 
 /// Drops the entry for `key` of the function with `identity`, for a cache
 /// not created in this process.
-pub(crate) fn remove_entry<K: Hash>(identity: u128, key: &Scoped<K>) -> bool {
+pub(crate) fn remove_entry(identity: u128, key_hash: u128) -> bool {
     let tier = tier();
-    remove_hashed(
-        tier,
-        &Names::new(&tier.config.prefix, identity),
-        stable_hash(key),
-    )
+    remove_hashed(tier, &Names::new(&tier.config.prefix, identity), key_hash)
 }
 
 /// Drops every entry of the function with `identity`, for a cache not
