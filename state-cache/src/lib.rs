@@ -258,7 +258,7 @@ impl CacheSlot {
         let raw = match self.cache.get() {
             Some(raw) => *raw,
             None => {
-                let disk = persist::Disk::new::<V>(&persist::cache_dir(), self.identity());
+                let disk = persist::Disk::<V>::new(&persist::cache_dir(), self.identity());
                 self.create(kinds::<K, V>(), Some(Box::new(disk)), None)
             }
         };

@@ -76,7 +76,7 @@ fn load_as<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static>(
     base: &Path,
     bytes: &[u8],
 ) -> usize {
-    let disk = Disk::new::<V>(base, the_identity());
+    let disk = Disk::<V>::new(base, the_identity());
     std::fs::write(entry_file(base), bytes).unwrap();
     let (_, largest) = largest_allocation_in(|| disk.load(stable_hash(&key())).is_some());
     largest
@@ -131,7 +131,7 @@ proptest! {
 fn a_well_formed_entry_is_read_back() {
     let dir = temp_dir("well-formed");
     let payload = postcard::to_stdvec(&vec!["a".to_owned(), "b".to_owned()]).unwrap();
-    let disk = Disk::new::<Vec<String>>(&dir.0, the_identity());
+    let disk = Disk::<Vec<String>>::new(&dir.0, the_identity());
     std::fs::write(
         entry_file(&dir.0),
         well_formed(u64::MAX, payload.len() as u64, &payload),

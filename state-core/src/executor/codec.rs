@@ -12,12 +12,12 @@ use serde::Serialize;
 
 use super::error::ExecError;
 
-/// Set in a worker's environment; its value is the protocol version, so a
-/// worker never talks to a parent built from other code.
-pub(crate) const WORKER_ENV: &str = "PAGESTATE_WORKER";
+/// Set in a worker's environment; its value is the protocol version
+/// ([`PROTOCOL_VERSION`]), so a worker never talks to a parent built from
+/// other code. Both live with the constructor that reads them.
+pub(crate) use pagestate_registry::{PROTOCOL_VERSION, WORKER_ENV};
 /// The parent's pid, so that a worker whose parent already died exits.
 pub(crate) const PARENT_ENV: &str = "PAGESTATE_WORKER_PARENT";
-pub(crate) const PROTOCOL_VERSION: &str = "pagestate-worker-2";
 
 /// The first frame a worker sends: proves the child is a pagestate worker.
 pub(crate) const HELLO: &[u8] = b"\0pagestate-worker-hello-1\0";

@@ -3,7 +3,7 @@
 //!
 //! A worker is the application's own executable started again with
 //! [`WORKER_ENV`](super::codec::WORKER_ENV) set. The constructor in
-//! [`registry`](super::registry) sees the variable before `main` and enters
+//! the `pagestate-registry` crate sees the variable before `main` and enters
 //! [`enter`] here, through the registry: an executable without
 //! `#[executor(process)]` functions never links this loop. It removes the
 //! variable so that the worker's own children start normally, and serves

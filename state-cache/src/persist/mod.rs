@@ -22,13 +22,19 @@
 //! never written through; listing and deleting never follow symlinks.
 
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::envelope::Envelope;
 use super::expiry::Moment;
-use super::key::{CacheValue, DynValue, ErasedValue, PersistValue};
+use super::key::{DynValue, ErasedValue};
+
+// The disk tier of a function apart from the directory functions below:
+// a module of its own is an object file of its own in the library, which
+// a binary that persists nothing never links (nor `tempfile` with it),
+// although it links the directory functions (`clear_all_caches`).
+mod disk;
+
+pub(crate) use disk::Disk;
 
 const EXTENSION: &str = "entry";
 
@@ -65,100 +71,8 @@ pub(crate) trait Tier: Send + Sync {
     fn clear(&self);
 }
 
-/// The persisted side of one function's cache.
-pub(crate) struct Disk {
-    dir: PathBuf,
-    envelope: Envelope,
-}
-
-impl Disk {
-    /// The disk side of the function with `identity`, whose values are `V`.
-    pub(crate) fn new<V: CacheValue + PersistValue>(base: &Path, identity: u128) -> Self {
-        Disk {
-            dir: function_dir(base, identity),
-            envelope: Envelope::new::<V>(identity),
-        }
-    }
-
-    fn path(&self, key_hash: u128) -> PathBuf {
-        entry_path(&self.dir, key_hash)
-    }
-
-    fn write_atomically(&self, key_hash: u128, contents: &[u8]) -> std::io::Result<()> {
-        create_private_dir(&self.dir)?;
-        // Created with O_EXCL (a planted file or symlink is never opened),
-        // mode 0600, under a random name; deleted if anything below fails.
-        let mut temp = tempfile::Builder::new()
-            .prefix(&format!(".{key_hash:032x}."))
-            .suffix(".tmp")
-            .tempfile_in(&self.dir)?;
-        temp.write_all(contents)?;
-        // The rename replaces whatever has the entry's name, a symlink
-        // included, without following it.
-        temp.persist(self.path(key_hash))
-            .map(drop)
-            .map_err(|error| error.error)
-    }
-}
-
-impl Tier for Disk {
-    fn load(&self, key_hash: u128) -> Option<(ErasedValue, Option<Moment>)> {
-        let path = self.path(key_hash);
-        let bytes = match read_no_follow(&path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == ErrorKind::NotFound => return None,
-            Err(_) => {
-                let _ = fs::remove_file(&path);
-                return None;
-            }
-        };
-        let loaded = self.envelope.open(&bytes, key_hash);
-        if loaded.is_none() {
-            // Corrupt, foreign or expired: make room for a fresh value.
-            let _ = fs::remove_file(&path);
-        }
-        loaded
-    }
-
-    fn store(&self, key_hash: u128, value: &dyn DynValue, ttl: Option<Duration>) {
-        let Some(file) = self.envelope.seal(key_hash, value, ttl) else {
-            return;
-        };
-        let _ = self.write_atomically(key_hash, &file);
-    }
-
-    fn clear(&self) {
-        remove_entries(&self.dir);
-    }
-
-    fn remove(&self, key_hash: u128) -> bool {
-        fs::remove_file(self.path(key_hash)).is_ok()
-    }
-}
-
-/// Creates `dir` and its missing parents, private to the user on Unix
-/// (0700); an existing directory keeps its permissions.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-/// Reads the file at `path`; a symlink there is an error, not followed.
-fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
-    let mut bytes = Vec::new();
-    options.open(path)?.read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
 /// Whether `path` is a directory itself, not a symlink to one.
-fn is_real_dir(path: &Path) -> bool {
+pub(super) fn is_real_dir(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_dir())
 }
 
@@ -167,7 +81,7 @@ pub(crate) fn function_dir(base: &Path, identity: u128) -> PathBuf {
     base.join(format!("{identity:032x}"))
 }
 
-fn entry_path(dir: &Path, key_hash: u128) -> PathBuf {
+pub(super) fn entry_path(dir: &Path, key_hash: u128) -> PathBuf {
     dir.join(format!("{key_hash:032x}.{EXTENSION}"))
 }
 
@@ -205,7 +119,7 @@ pub(crate) fn clear_all(base: &Path) {
 /// Deletes the entry and temporary files in the function directory `dir`,
 /// unless `dir` is a symlink. Deleting a symlink that is named like an
 /// entry deletes the link, never its target.
-fn remove_entries(dir: &Path) {
+pub(super) fn remove_entries(dir: &Path) {
     if !is_real_dir(dir) {
         return;
     }
