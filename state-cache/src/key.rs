@@ -257,7 +257,13 @@ pub(crate) trait DynKey: Send + Sync + 'static {
     /// The type of the box, to tell keys of different types apart.
     fn kind(&self) -> TypeId;
 
-    /// Whether `other` is a key of the same type and equal to this one.
+    /// Whether `other`, a key of the same type, is equal to this one.
+    ///
+    /// The type is not checked here, on the hit path: every key that
+    /// reaches a cache's map or flight table was boxed by the typed view of
+    /// that cache ([`Cache`](super::Cache), `CacheSlot::invalidate`), which
+    /// checks the cache's key type first ([`kind`](DynKey::kind)). Debug
+    /// builds check it again here.
     fn same(&self, other: &dyn DynKey) -> bool;
 
     /// [`stable_hash`] of this key in `session`, as a `Scoped` key hashes:
@@ -283,11 +289,11 @@ impl<K: CacheKey> DynKey for KeyBox<K> {
         TypeId::of::<KeyBox<K>>()
     }
 
+    #[inline]
     fn same(&self, other: &dyn DynKey) -> bool {
-        if other.kind() != TypeId::of::<KeyBox<K>>() {
-            return false;
-        }
-        // SAFETY: `other` is a `KeyBox<K>`: its `kind` says so.
+        debug_assert!(other.kind() == TypeId::of::<KeyBox<K>>());
+        // SAFETY: the keys of one cache are all `KeyBox<K>` (see the
+        // trait's docs).
         let other = unsafe { &*(other as *const dyn DynKey as *const KeyBox<K>) };
         self.0 == other.0
     }
@@ -480,22 +486,20 @@ mod tests {
     }
 
     #[test]
-    fn boxed_keys_are_equal_only_with_equal_type_scope_and_value() {
+    fn boxed_keys_are_equal_only_with_equal_scope_and_value() {
         let seed = KeySeed::default();
         let boxed = |session, key: u64| ErasedKey::new(session, seed.hash(session, &key), key);
         assert!(boxed(0, 1) == boxed(0, 1));
         assert!(boxed(0, 1) != boxed(0, 2));
         assert!(boxed(0, 1) != boxed(1, 1));
-        // Equal hashes do not make keys of other types equal.
-        let other = ErasedKey::new(0, seed.hash(0, &1_u64), 1_u32);
-        assert!(boxed(0, 1) != other);
         let probe = Probe {
             session: 0,
             hash: seed.hash(0, &1_u64),
             key: KeyBox::from_ref(&1_u64),
         };
         assert!(papaya::Equivalent::equivalent(&probe, &boxed(0, 1)));
-        assert!(!papaya::Equivalent::equivalent(&probe, &other));
+        assert!(!papaya::Equivalent::equivalent(&probe, &boxed(0, 2)));
+        assert!(!papaya::Equivalent::equivalent(&probe, &boxed(1, 1)));
     }
 
     #[test]

@@ -366,6 +366,9 @@ impl CacheSlot {
         let session = compute::scope_of(self.config.session_scoped);
         match self.cache.get() {
             Some(cache) => {
+                if !cache.holds_keys(TypeId::of::<KeyBox<K>>()) {
+                    wrong_types();
+                }
                 let hash = cache.seed.hash(session, &key);
                 cache.remove(&ErasedKey::new(session, hash, key))
             }

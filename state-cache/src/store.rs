@@ -183,13 +183,26 @@ impl RawCache {
         self.kinds == kinds
     }
 
+    /// Whether this cache keeps keys of the type whose box `kind` names.
+    #[inline]
+    pub(crate) fn holds_keys(&self, kind: TypeId) -> bool {
+        self.kinds.0 == kind
+    }
+
     /// A guard for [`peek`](Self::peek).
+    ///
+    /// This and `peek` are the hit path. Release builds inline them into
+    /// the caller; debug builds call them here, so that the application's
+    /// crate does not compile the map's code for each key type (see
+    /// `key.rs`).
+    #[cfg_attr(not(debug_assertions), inline)]
     pub(crate) fn guard(&self) -> papaya::LocalGuard<'_> {
         self.map.guard()
     }
 
     /// The hit path: the live value for `key`, counted as a hit, borrowed
     /// for as long as `guard` lives.
+    #[cfg_attr(not(debug_assertions), inline)]
     pub(crate) fn peek<'g>(
         &self,
         key: &Probe<'_>,

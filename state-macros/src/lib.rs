@@ -12,6 +12,7 @@ mod private;
 #[cfg(test)]
 mod props;
 mod signature;
+mod src;
 mod use_state;
 
 use proc_macro::TokenStream;

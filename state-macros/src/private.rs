@@ -22,6 +22,11 @@ pub(crate) fn private_at(span: Span) -> TokenStream {
     quote_spanned!(span=> ::pagestate::#module)
 }
 
+/// `::pagestate::__private_<version>` as source text, for [`Src`](crate::src::Src).
+pub(crate) fn private_text() -> String {
+    format!("::pagestate::{}", module_name(env!("CARGO_PKG_VERSION")))
+}
+
 fn module_name(version: &str) -> String {
     let version: String = version
         .chars()

@@ -2,11 +2,14 @@
 //! atomically and privately, read without following symlinks (see the
 //! parent module for the layout and the rules).
 
-use std::fs;
+use std::collections::hash_map::RandomState;
+use std::fs::{self, File};
+use std::hash::{BuildHasher, Hasher};
 use std::io::{ErrorKind, Read, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::super::envelope::Envelope;
 use super::super::expiry::Moment;
@@ -16,9 +19,9 @@ use super::{entry_path, function_dir, remove_entries, Tier};
 /// The persisted side of one function's cache, whose values are `V`.
 ///
 /// Generic in `V` although only its envelope needs the type: so its code
-/// (and `tempfile`'s) is compiled where a `persist = "disk"` function
-/// creates one, and is not in this library's objects, where the code of
-/// every cache would reach it through shared generic instances.
+/// is compiled where a `persist = "disk"` function creates one, and is not
+/// in this library's objects, where the code of every cache would reach it
+/// through shared generic instances.
 pub(crate) struct Disk<V> {
     dir: PathBuf,
     envelope: Envelope,
@@ -41,18 +44,39 @@ impl<V: CacheValue + PersistValue> Disk<V> {
 
     fn write_atomically(&self, key_hash: u128, contents: &[u8]) -> std::io::Result<()> {
         Self::create_private_dir(&self.dir)?;
-        // Created with O_EXCL (a planted file or symlink is never opened),
-        // mode 0600, under a random name; deleted if anything below fails.
-        let mut temp = tempfile::Builder::new()
-            .prefix(&format!(".{key_hash:032x}."))
-            .suffix(".tmp")
-            .tempfile_in(&self.dir)?;
-        temp.write_all(contents)?;
+        let (temp, mut file) = Self::create_temp(&self.dir, key_hash)?;
         // The rename replaces whatever has the entry's name, a symlink
         // included, without following it.
-        temp.persist(self.path(key_hash))
-            .map(drop)
-            .map_err(|error| error.error)
+        let written = file
+            .write_all(contents)
+            .and_then(|()| fs::rename(&temp, self.path(key_hash)));
+        if written.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        written
+    }
+
+    /// A new file in `dir` under an unpredictable name, created exclusively
+    /// (`O_CREAT | O_EXCL`: a file or symlink planted under that name is
+    /// never opened, let alone written through) and, on Unix, private to
+    /// the user (0600).
+    fn create_temp(dir: &Path, key_hash: u128) -> std::io::Result<(PathBuf, File)> {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut attempts = 0;
+        loop {
+            let path = dir.join(format!(".{key_hash:032x}.{:016x}.tmp", unpredictable()));
+            match options.open(&path) {
+                Ok(file) => return Ok((path, file)),
+                // Someone else's file: another name.
+                Err(error) if error.kind() == ErrorKind::AlreadyExists && attempts < 16 => {
+                    attempts += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// Creates `dir` and its missing parents, private to the user on Unix
@@ -109,5 +133,56 @@ impl<V: CacheValue + PersistValue> Tier for Disk<V> {
 
     fn remove(&self, key_hash: u128) -> bool {
         fs::remove_file(self.path(key_hash)).is_ok()
+    }
+}
+
+/// A number nobody else can predict: std's `RandomState` keys SipHash from
+/// the operating system's random source; a counter and the clock make each
+/// call's input new.
+fn unpredictable() -> u64 {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.write_u128(now.as_nanos());
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_files_get_fresh_private_names_and_a_failed_write_leaves_none() {
+        let base = std::env::temp_dir().join(format!("pagestate-disk-temp-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let disk = Disk::<u64>::new(&base, 9);
+        Disk::<u64>::create_private_dir(&disk.dir).unwrap();
+        let (first, _) = Disk::<u64>::create_temp(&disk.dir, 5).unwrap();
+        let (second, _) = Disk::<u64>::create_temp(&disk.dir, 5).unwrap();
+        assert_ne!(first, second);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&first).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        fs::remove_file(&first).unwrap();
+        fs::remove_file(&second).unwrap();
+        // The entry's name is taken by a directory: the rename fails, and
+        // the temporary file goes.
+        fs::create_dir(disk.path(5)).unwrap();
+        assert!(disk.write_atomically(5, b"value").is_err());
+        let left: Vec<_> = fs::read_dir(&disk.dir)
+            .unwrap()
+            .flatten()
+            .map(|file| file.file_name())
+            .filter(|name| name.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        fs::remove_dir_all(&base).unwrap();
     }
 }

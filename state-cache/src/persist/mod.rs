@@ -18,7 +18,7 @@
 //! directories this module creates are private to the user (0700) and so
 //! are the entry files (0600); a directory that already exists is used with
 //! the permissions it has. Temporary files are created exclusively under an
-//! unpredictable name (`tempfile`), so a symlink planted in the directory is
+//! unpredictable name, so a symlink planted in the directory is
 //! never written through; listing and deleting never follow symlinks.
 
 use std::fs;
@@ -30,7 +30,7 @@ use super::key::{DynValue, ErasedValue};
 
 // The disk tier of a function apart from the directory functions below:
 // a module of its own is an object file of its own in the library, which
-// a binary that persists nothing never links (nor `tempfile` with it),
+// a binary that persists nothing never links,
 // although it links the directory functions (`clear_all_caches`).
 mod disk;
 

@@ -4,7 +4,7 @@
 //! `stats()`, `invalidate(..)`). Above an `#[executor]` the function part is
 //! `stacked.rs`'s; the key, the call and the controls are the same.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Delimiter, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -14,18 +14,16 @@ use super::options::MaxEntries;
 use super::{in_key, Cached};
 use crate::attrs;
 use crate::durations::DurationArg;
-use crate::private::{private, private_at};
+use crate::private::{private_at, private_text};
+use crate::src::Src;
 
 impl Cached {
     /// The function with its body behind the cache, then the slot and the
     /// controls; over `#[executor]`, `stacked.rs` writes the function.
     pub(super) fn expand(self) -> TokenStream {
-        let private = private();
+        let p = &private_text();
         let ItemFn {
-            attrs,
-            vis,
-            sig,
-            block,
+            attrs, vis, sig, ..
         } = &self.function;
         // Inner attributes (`#![allow(..)]` atop the body) go back inside.
         let (attrs, inner_attrs) = attrs::split(attrs);
@@ -55,153 +53,205 @@ impl Cached {
         let key = self.key_expr(&mut checks);
 
         let call_ty = if redis {
-            quote!(#private::RedisCall)
+            "RedisCall"
         } else if persist {
-            quote!(#private::PersistedCall)
+            "PersistedCall"
         } else {
-            quote!(#private::Call)
+            "Call"
         };
         let slot = slot_name(name);
         let companion = self.companion(&key);
-        let prelude = quote! {
-            #[allow(unused_imports)]
-            use #private::traits::*;
-            let __pagestate_returns = #private::Returns::<#ret>::new();
-        };
-        let call = quote! {
-            #(#checks)*
-            let __pagestate_key = #key;
-            let __pagestate_call = #call_ty::new(
-                &#slot,
-                &__pagestate_key,
-                __pagestate_outcome,
-            );
-        };
+        let prelude = Src::new()
+            .text(&format!(
+                "#[allow(unused_imports)] use {p}::traits::*; \
+                 let __pagestate_returns = {p}::Returns::<"
+            ))
+            .tokens(&ret)
+            .text(">::new();");
+        let call = Src::new()
+            .tokens(quote!(#(#checks)*))
+            .text("let __pagestate_key =")
+            .append(key)
+            .text(&format!(
+                "; let __pagestate_call = {p}::{call_ty}::new(&{slot}, &__pagestate_key, \
+                 __pagestate_outcome);"
+            ));
 
         if let Some(executor) = attrs.iter().position(|attr| attrs::is_executor(attr)) {
-            return self.expand_over_executor(executor, prelude, call, ret, companion);
+            return self.expand_over_executor(
+                executor,
+                prelude.finish(),
+                call.finish(),
+                ret,
+                companion.finish(),
+            );
         }
 
+        let body = self.body();
         let run = if is_async {
-            quote! {
-                let __pagestate_body = #private::typed_future::<#ret, _>(async move #block);
-                let __pagestate_outcome = (&__pagestate_call)
-                    .__pagestate_call_async(__pagestate_key, async move {
-                        (&&__pagestate_returns).__pagestate_wrap(__pagestate_body.await)
-                    })
-                    .await;
-            }
+            Src::new()
+                .text(&format!("let __pagestate_body = {p}::typed_future::<"))
+                .tokens(&ret)
+                .text(", _>")
+                .group(
+                    Delimiter::Parenthesis,
+                    Src::new().text("async move").tokens(&body),
+                )
+                .text(
+                    "; let __pagestate_outcome = (&__pagestate_call).__pagestate_call_async(\
+                     __pagestate_key, async move { (&&__pagestate_returns)\
+                     .__pagestate_wrap(__pagestate_body.await) }).await;",
+                )
         } else {
             // The body goes to the cache as `&mut dyn FnMut`, called at most
             // once: the cache's code is then shared by every function with
             // the same key and value types instead of compiled per function.
             // A hit returns before the body closure exists.
-            quote! {
-                let __pagestate_outcome =
-                    match (&__pagestate_call).__pagestate_lookup(__pagestate_key) {
-                        ::core::result::Result::Ok(__pagestate_outcome) => __pagestate_outcome,
-                        ::core::result::Result::Err(__pagestate_missed) => {
-                            let mut __pagestate_body =
-                                ::core::option::Option::Some(move || -> #ret #block);
-                            (&__pagestate_call).__pagestate_call_missed(
-                                __pagestate_missed,
-                                &mut || match __pagestate_body.take() {
-                                    ::core::option::Option::Some(mut __pagestate_body) => {
-                                        (&&__pagestate_returns)
-                                            .__pagestate_wrap(__pagestate_body())
-                                    }
-                                    ::core::option::Option::None => #private::body_ran_twice(),
-                                },
-                            )
-                        }
-                    };
-            }
+            let missed = Src::new()
+                .text("let mut __pagestate_body = ::core::option::Option::Some")
+                .group(
+                    Delimiter::Parenthesis,
+                    Src::new().text("move || ->").tokens(&ret).tokens(&body),
+                )
+                .text(&format!(
+                    "; (&__pagestate_call).__pagestate_call_missed(__pagestate_missed, \
+                     &mut || match __pagestate_body.take() {{ \
+                     ::core::option::Option::Some(mut __pagestate_body) => \
+                     (&&__pagestate_returns).__pagestate_wrap(__pagestate_body()), \
+                     ::core::option::Option::None => {p}::body_ran_twice(), }})"
+                ));
+            Src::new()
+                .text(
+                    "let __pagestate_outcome = \
+                     match (&__pagestate_call).__pagestate_lookup(__pagestate_key)",
+                )
+                .braced(
+                    Src::new()
+                        .text(
+                            "::core::result::Result::Ok(__pagestate_outcome) => \
+                             __pagestate_outcome, \
+                             ::core::result::Result::Err(__pagestate_missed) =>",
+                        )
+                        .braced(missed),
+                )
+                .text(";")
         };
 
-        quote! {
-            #(#attrs)*
-            #vis #sig {
-                #(#inner_attrs)*
-                #prelude
-                let __pagestate_outcome = (&&__pagestate_returns).__pagestate_outcome();
-                #call
-                #run
-                (&&__pagestate_returns).__pagestate_unwrap(__pagestate_outcome)
-            }
-            #companion
-        }
+        // The attributes and signature as the input has them, when it can
+        // be had.
+        let head = match &self.raw.head {
+            Some(head) => head.clone(),
+            None => quote!(#(#attrs)* #vis #sig),
+        };
+        Src::new()
+            .tokens(head)
+            .braced(
+                Src::new()
+                    .tokens(quote!(#(#inner_attrs)*))
+                    .append(prelude)
+                    .text(
+                        "let __pagestate_outcome = \
+                         (&&__pagestate_returns).__pagestate_outcome();",
+                    )
+                    .append(call)
+                    .append(run)
+                    .text("(&&__pagestate_returns).__pagestate_unwrap(__pagestate_outcome)"),
+            )
+            .append(companion)
+            .finish()
     }
 
     /// The key expression, built from the arguments or the `key = ...`
     /// option; pushes a bound check per part, spanned on the user's type.
-    fn key_expr(&self, checks: &mut Vec<TokenStream>) -> TokenStream {
+    fn key_expr(&self, checks: &mut Vec<TokenStream>) -> Src {
         if let Some(key) = &self.options.key {
             let private = private_at(key.span());
-            return quote_spanned!(key.span()=> #private::custom_key(#key));
+            return Src::new().tokens(quote_spanned!(key.span()=> #private::custom_key(#key)));
         }
+        let p = private_text();
         let mut parts = Vec::new();
         for argument in self.arguments.iter().filter(|a| in_key(&a.name)) {
             let name = &argument.name;
             let ty = &argument.ty;
             let at_ty = private_at(ty.span());
+            // The argument's name as text: it resolves as the user's token
+            // does (both at the call site), and no error is reported on it.
             let borrowed = match ty {
                 Type::Reference(reference) => {
                     let elem = &reference.elem;
                     checks.push(quote_spanned! {ty.span()=>
                         #at_ty::assert_key_ref::<#elem>();
                     });
-                    quote!(&*#name)
+                    format!("&*{name}")
                 }
                 _ => {
                     checks.push(quote_spanned! {ty.span()=>
                         #at_ty::assert_key::<#ty>();
                     });
-                    quote!(&#name)
+                    format!("&{name}")
                 }
             };
-            let private = private();
-            parts.push(quote! {
-                (&&#private::KeyArg(#borrowed)).__pagestate_part()
-            });
+            parts.push(format!("(&&{p}::KeyArg({borrowed})).__pagestate_part()"));
         }
-        key_tuple(parts)
+        Src::new().text(&key_tuple(parts))
+    }
+
+    /// The body as the closure or async block that runs it: the input's own
+    /// braces when it has no inner attributes (one token for the compiler
+    /// to take back, whatever its size), else the statements without them.
+    fn body(&self) -> TokenStream {
+        match &self.raw.body {
+            Some(body) => body.to_token_stream(),
+            None => {
+                let stmts = &self.function.block.stmts;
+                quote!({ #(#stmts)* })
+            }
+        }
     }
 
     /// The cache slot, and `enum <name> {}` with `clear`, `stats` and
     /// `invalidate`.
-    fn companion(&self, key: &TokenStream) -> TokenStream {
-        let private = private();
+    fn companion(&self, key: &Src) -> Src {
+        let p = &private_text();
         let ItemFn { vis, sig, .. } = &self.function;
         let name = &sig.ident;
         let options = &self.options;
         // Literals become constants; an expression becomes a function the
         // cache calls once, when it is created.
         let ttl = match &options.ttl {
-            None => quote!(#private::Setting::Unset),
-            Some(DurationArg::Fixed { secs, nanos }) => quote! {
-                #private::Setting::Fixed(::core::time::Duration::new(#secs, #nanos))
-            },
+            None => Src::new().text(&format!("{p}::Setting::Unset")),
+            Some(DurationArg::Fixed { secs, nanos }) => Src::new().text(&format!(
+                "{p}::Setting::Fixed(::core::time::Duration::new({secs}u64, {nanos}u32))"
+            )),
             Some(ttl) => {
                 let value = ttl.to_duration();
-                quote! {
-                    #private::Setting::Computed({
-                        fn __pagestate_ttl() -> ::core::time::Duration { #value }
-                        __pagestate_ttl
-                    })
-                }
+                Src::new().text(&format!("{p}::Setting::Computed")).group(
+                    Delimiter::Parenthesis,
+                    Src::new().braced(
+                        Src::new()
+                            .text("fn __pagestate_ttl() -> ::core::time::Duration")
+                            .braced(Src::new().tokens(value))
+                            .text("__pagestate_ttl"),
+                    ),
+                )
             }
         };
         let max_entries = match &options.max_entries {
-            None => quote!(#private::Setting::Unset),
-            Some(MaxEntries::Fixed(n)) => quote!(#private::Setting::Fixed(#n)),
+            None => Src::new().text(&format!("{p}::Setting::Unset")),
+            Some(MaxEntries::Fixed(n)) => {
+                Src::new().text(&format!("{p}::Setting::Fixed({n}usize)"))
+            }
             Some(MaxEntries::Expr(expr)) => {
                 let value = quote_spanned!(expr.span()=> #expr);
-                quote! {
-                    #private::Setting::Computed({
-                        fn __pagestate_max_entries() -> usize { #value }
-                        __pagestate_max_entries
-                    })
-                }
+                Src::new().text(&format!("{p}::Setting::Computed")).group(
+                    Delimiter::Parenthesis,
+                    Src::new().braced(
+                        Src::new()
+                            .text("fn __pagestate_max_entries() -> usize")
+                            .braced(Src::new().tokens(value))
+                            .text("__pagestate_max_entries"),
+                    ),
+                )
             }
         };
         let session_scoped = options.session_scoped;
@@ -209,22 +259,19 @@ impl Cached {
         let redis = options.redis;
         // Without the facade's `redis` feature, a compile error that says so.
         let requires_redis = if redis {
-            quote!(::pagestate::__pagestate_requires_redis! {})
+            "::pagestate::__pagestate_requires_redis! {}"
         } else {
-            TokenStream::new()
+            ""
         };
         // Sessions are the runtime's: without the facade's `runtime`
         // feature, a compile error that says so.
         let requires_runtime = if session_scoped {
-            quote! {
-                ::pagestate::__pagestate_runtime_items! {
-                    "`#[cached(scope = \"session\")]`" [] []
-                }
-            }
+            "::pagestate::__pagestate_runtime_items! { \
+             \"`#[cached(scope = \\\"session\\\")]`\" [] [] }"
         } else {
-            TokenStream::new()
+            ""
         };
-        let fingerprint = Literal::u128_suffixed(self.fingerprint);
+        let fingerprint = self.fingerprint;
         let name_str = name.unraw().to_string();
 
         // `invalidate` takes the arguments the key is built from: all of
@@ -238,15 +285,19 @@ impl Cached {
         // the compiler a check on every rebuild.
         let mut allowed = Vec::new();
         if options.key.is_some() {
-            allowed.push(quote!(unused_variables));
+            allowed.push("unused_variables");
         }
         if sig.generics.lifetimes().next().is_some() {
-            allowed.push(quote!(clippy::needless_lifetimes));
+            allowed.push("clippy::needless_lifetimes");
         }
         if params.clone().count() > 7 {
-            allowed.push(quote!(clippy::too_many_arguments));
+            allowed.push("clippy::too_many_arguments");
         }
-        let allow = (!allowed.is_empty()).then(|| quote!(#[allow(#(#allowed),*)]));
+        let allow = if allowed.is_empty() {
+            String::new()
+        } else {
+            format!("#[allow({})]", allowed.join(", "))
+        };
         let slot = slot_name(name);
         // A key built from the arguments is a valid cache key even when an
         // argument's type is not (that part is `()`, and the function
@@ -254,82 +305,85 @@ impl Cached {
         // goes through the same dispatch as the function, which turns an
         // invalid key into no call rather than a second error.
         let call = if options.key.is_some() {
-            quote! {
-                let __pagestate_key = #key;
-                // The value type does not matter to `invalidate`.
-                let __pagestate_call = #private::Call::new(
-                    &#slot,
-                    &__pagestate_key,
-                    ::core::marker::PhantomData::<#private::Always<()>>,
-                );
-                (&__pagestate_call).__pagestate_invalidate(__pagestate_key)
-            }
+            Src::new()
+                .text("let __pagestate_key =")
+                .append(key.clone())
+                .text(&format!(
+                    "; let __pagestate_call = {p}::Call::new(&{slot}, &__pagestate_key, \
+                     ::core::marker::PhantomData::<{p}::Always<()>>); \
+                     (&__pagestate_call).__pagestate_invalidate(__pagestate_key)"
+                ))
         } else {
-            quote!(#slot.invalidate(#key))
+            Src::new()
+                .text(&format!("{slot}.invalidate"))
+                .group(Delimiter::Parenthesis, key.clone())
         };
         // The dispatch traits, unless the key is `()` and nothing dispatches.
-        let import = (options.key.is_some() || params.clone().next().is_some())
-            .then(|| quote!(use #private::traits::*;));
+        let import = if options.key.is_some() || params.clone().next().is_some() {
+            format!("use {p}::traits::*;")
+        } else {
+            String::new()
+        };
         let where_clause = &sig.generics.where_clause;
-        let doc = format!(
-            "Cache controls of the `#[cached]` function `{name_str}`: `clear`, `stats` and \
-             `invalidate`."
-        );
         // The controls are associated functions of an uninhabited type named
         // like the function (types and functions have separate namespaces,
         // so `load::clear()` reads as it would on a module). A module would
         // need `use super::*` to see the argument types, and a glob import
         // per function makes name resolution quadratic in the number of
         // functions; it would also get a codegen unit of its own. The
-        // functions are `#[inline(always)]`, copied into their callers even
-        // in debug builds, so they add no code where they are not called.
-        quote! {
-            #[doc(hidden)]
-            #[allow(non_upper_case_globals)]
-            static #slot: #private::CacheSlot =
-                #private::CacheSlot::new(#private::CacheConfig {
-                    name: #name_str,
-                    module_path: ::core::module_path!(),
-                    fingerprint: #fingerprint,
-                    ttl: #ttl,
-                    max_entries: #max_entries,
-                    session_scoped: #session_scoped,
-                    persist: #persist,
-                    redis: #redis,
-                });
-
-            #requires_redis
-            #requires_runtime
-
-            #[doc = #doc]
-            #[allow(non_camel_case_types)]
-            #vis enum #name {}
-
-            impl #name {
-                /// Empties this function's cache, in memory and on disk or in
-                /// Redis.
-                #[inline(always)]
-                pub fn clear() {
-                    #slot.clear()
-                }
-
-                /// Hits, misses and entries of this function's cache.
-                #[inline(always)]
-                pub fn stats() -> ::pagestate::CacheStats {
-                    #slot.stats()
-                }
-
-                /// Drops the cached entry for these arguments (Streamlit's
-                /// `func.clear(*args)`); `true` if there was one.
-                #allow
-                #[inline(always)]
-                #[track_caller]
-                pub fn invalidate<#(#lifetimes),*>(#(#params),*) -> bool #where_clause {
-                    #import
-                    #call
-                }
-            }
-        }
+        // functions are `#[inline]`: a library compiles them only where they
+        // are called.
+        let invalidate = Src::new()
+            .text(&format!(
+                "#[doc = \" Drops the cached entry for these arguments (Streamlit's \
+                 `func.clear(*args)`); `true` if there was one.\"] {allow} \
+                 #[inline] #[track_caller] pub fn invalidate"
+            ))
+            .tokens(quote!(<#(#lifetimes),*>(#(#params),*)))
+            .text("-> bool")
+            .tokens(where_clause)
+            .braced(Src::new().text(&import).append(call));
+        let config = Src::new()
+            .text(&format!(
+                "name: \"{name_str}\", module_path: ::core::module_path!(), \
+                 fingerprint: {fingerprint}u128, ttl:"
+            ))
+            .append(ttl)
+            .text(", max_entries:")
+            .append(max_entries)
+            .text(&format!(
+                ", session_scoped: {session_scoped}, persist: {persist}, redis: {redis}"
+            ));
+        Src::new()
+            .text(&format!(
+                "#[doc(hidden)] #[allow(non_upper_case_globals)] static {slot}: {p}::CacheSlot = \
+                 {p}::CacheSlot::new"
+            ))
+            .group(
+                Delimiter::Parenthesis,
+                Src::new().text(&format!("{p}::CacheConfig")).braced(config),
+            )
+            .text(&format!(
+                "; {requires_redis} {requires_runtime} \
+                 #[doc = \"Cache controls of the `#[cached]` function `{name_str}`: `clear`, \
+                 `stats` and `invalidate`.\"] #[allow(non_camel_case_types)]"
+            ))
+            .tokens(vis)
+            .text("enum")
+            .tokens(name)
+            .text("{} impl")
+            .tokens(name)
+            .braced(
+                Src::new()
+                    .text(&format!(
+                        "#[doc = \" Empties this function's cache, in memory and on disk or \
+                         in Redis.\"] #[inline] pub fn clear() {{ {slot}.clear() }} \
+                         #[doc = \" Hits, misses and entries of this function's cache.\"] \
+                         #[inline] pub fn stats() -> ::pagestate::CacheStats \
+                         {{ {slot}.stats() }}"
+                    ))
+                    .append(invalidate),
+            )
     }
 }
 
@@ -341,13 +395,16 @@ fn slot_name(name: &Ident) -> Ident {
 /// The key tuple of `parts`. std implements `Hash`, `Eq` and `Clone` for
 /// tuples of up to 12 elements, so longer keys nest: 13 parts become a
 /// tuple of a 12-tuple and a 1-tuple.
-fn key_tuple(mut parts: Vec<TokenStream>) -> TokenStream {
+fn key_tuple(mut parts: Vec<String>) -> String {
     const MAX_TUPLE: usize = 12;
     while parts.len() > MAX_TUPLE {
         parts = parts
             .chunks(MAX_TUPLE)
-            .map(|chunk| quote!((#(#chunk,)*)))
+            .map(|chunk| format!("({},)", chunk.join(", ")))
             .collect();
     }
-    quote!((#(#parts,)*))
+    if parts.is_empty() {
+        return "()".to_owned();
+    }
+    format!("({},)", parts.join(", "))
 }

@@ -3,24 +3,40 @@
 
 use std::hash::Hash;
 
-use proc_macro2::TokenStream;
-use quote::ToTokens;
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use siphasher::sip128::{Hasher128, SipHasher13};
-use syn::ItemFn;
 
 /// A hash of everything that decides what a persisted entry means: the
-/// options, the signature and the body, as tokens (so comments and
-/// formatting do not count, but any edit of the code does). The runtime adds
-/// the module path and the name.
-pub(super) fn fingerprint(args: &TokenStream, function: &ItemFn) -> u128 {
+/// options, the signature and the body, as tokens (so comments, formatting
+/// and the function's outer attributes do not count, but any edit of the
+/// code does). The runtime adds the module path and the name.
+///
+/// It reads the macro's input as the compiler gave it, a handful of token
+/// trees and one string per tree, rather than the parsed function turned
+/// back into tokens: in a proc macro every token made crosses to the
+/// compiler and back, and this runs on every build.
+pub(super) fn fingerprint(args: &TokenStream, item: &[TokenTree]) -> u128 {
     let mut hasher = SipHasher13::new_with_keys(0x7061_6765_7374_6174, 0x6669_6e67_6572_7072);
     args.to_string().hash(&mut hasher);
-    function.sig.to_token_stream().to_string().hash(&mut hasher);
-    function
-        .block
-        .to_token_stream()
-        .to_string()
-        .hash(&mut hasher);
+    let mut trees = item.iter().peekable();
+    // Outer attributes: `#` and a bracketed group.
+    while let Some(TokenTree::Punct(punct)) = trees.peek() {
+        if punct.as_char() != '#' {
+            break;
+        }
+        trees.next();
+        trees.next();
+    }
+    for tree in trees {
+        match &tree {
+            TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => {
+                // The body: one string for all of it.
+                "{".hash(&mut hasher);
+                group.stream().to_string().hash(&mut hasher);
+            }
+            tree => tree.to_string().hash(&mut hasher),
+        }
+    }
     hasher.finish128().into()
 }
 
@@ -28,8 +44,8 @@ pub(super) fn fingerprint(args: &TokenStream, function: &ItemFn) -> u128 {
 mod tests {
     use super::*;
 
-    fn function(source: &str) -> ItemFn {
-        syn::parse_str(source).unwrap()
+    fn function(source: &str) -> Vec<TokenTree> {
+        source.parse::<TokenStream>().unwrap().into_iter().collect()
     }
 
     #[test]
@@ -52,12 +68,14 @@ mod tests {
     }
 
     #[test]
-    fn formatting_and_comments_keep_the_fingerprint() {
+    fn formatting_comments_and_docs_keep_the_fingerprint() {
         let args = TokenStream::new();
         let compact = fingerprint(&args, &function("fn load(x: u64) -> u64 { x + 1 }"));
         let spaced = fingerprint(
             &args,
-            &function("fn load(\n    x: u64\n) -> u64 {\n    // one more\n    x   +   1\n}"),
+            &function(
+                "/// Loads.\n#[inline]\nfn load(\n    x: u64\n) -> u64 {\n    // one more\n    x   +   1\n}",
+            ),
         );
         assert_eq!(compact, spaced);
     }

@@ -17,9 +17,9 @@ mod function;
 mod options;
 mod stacked;
 
-use proc_macro2::TokenStream;
-use syn::parse::Parser;
-use syn::ItemFn;
+use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
+use syn::parse::{ParseStream, Parser};
+use syn::{braced, AttrStyle, Attribute, Block, Item, ItemFn, Signature, Stmt, Visibility};
 
 use crate::args::{self, Arg, Errors};
 use crate::fallback;
@@ -28,16 +28,71 @@ pub(crate) use function::in_key;
 use options::Options;
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let function: ItemFn = match syn::parse2(item.clone()) {
+    let function: ItemFn = match Parser::parse2(parse_fn, item.clone()) {
         Ok(function) => function,
         Err(error) => return fallback::item_with_error(item, error),
     };
-    let fingerprint = fingerprint::fingerprint(&args, &function);
+    let trees: Vec<TokenTree> = item.clone().into_iter().collect();
+    let fingerprint = fingerprint::fingerprint(&args, &trees);
     match Parser::parse2(args::parse_list, args.clone())
         .and_then(|options| Cached::validate(options, function.clone(), fingerprint))
     {
-        Ok(cached) => cached.expand(),
+        Ok(mut cached) => {
+            cached.raw = Raw::of(trees, &cached.function);
+            cached.expand()
+        }
         Err(error) => fallback::cached(item, &args, &function, error),
+    }
+}
+
+/// A function, its body left unparsed: the body's tokens go back to the
+/// compiler as they came (one statement of verbatim tokens), and the
+/// compiler parses them, and reports their syntax errors, once. Inner
+/// attributes at the top of the body are parsed into `attrs`, as syn's own
+/// `ItemFn` parser does.
+fn parse_fn(input: ParseStream) -> syn::Result<ItemFn> {
+    let mut attrs = input.call(Attribute::parse_outer)?;
+    let vis: Visibility = input.parse()?;
+    let sig: Signature = input.parse()?;
+    let content;
+    let brace_token = braced!(content in input);
+    attrs.extend(content.call(Attribute::parse_inner)?);
+    let rest: TokenStream = content.parse()?;
+    Ok(ItemFn {
+        attrs,
+        vis,
+        sig,
+        block: Box::new(Block {
+            brace_token,
+            stmts: vec![Stmt::Item(Item::Verbatim(rest))],
+        }),
+    })
+}
+
+/// The input's own tokens, for the parts the plain expansion copies
+/// unchanged: taking them back costs the compiler one handle per token
+/// tree, turning syn's tree back into tokens one call per token.
+#[derive(Default)]
+struct Raw {
+    /// Outer attributes, visibility and signature.
+    head: Option<TokenStream>,
+    /// The body, when no inner attributes open it (they go elsewhere).
+    body: Option<Group>,
+}
+
+impl Raw {
+    fn of(mut trees: Vec<TokenTree>, function: &ItemFn) -> Raw {
+        let inner_attrs = function
+            .attrs
+            .iter()
+            .any(|attr| matches!(attr.style, AttrStyle::Inner(_)));
+        match trees.pop() {
+            Some(TokenTree::Group(body)) if body.delimiter() == Delimiter::Brace => Raw {
+                head: Some(trees.into_iter().collect()),
+                body: (!inner_attrs).then_some(body),
+            },
+            _ => Raw::default(),
+        }
     }
 }
 
@@ -47,6 +102,8 @@ struct Cached {
     function: ItemFn,
     arguments: Vec<Argument>,
     fingerprint: u128,
+    /// The input's own tokens.
+    raw: Raw,
 }
 
 impl Cached {
@@ -60,6 +117,7 @@ impl Cached {
             function,
             arguments,
             fingerprint,
+            raw: Raw::default(),
         })
     }
 }
