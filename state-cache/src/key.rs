@@ -438,18 +438,21 @@ pub(crate) fn erase<V: CacheValue>(value: V) -> ErasedValue {
 }
 
 /// The value in `value`, of the type it was boxed with.
+///
+/// The type is not checked here, on the hit path: the values of a cache
+/// are all boxed with its value type, by the typed view of that cache
+/// ([`Cache`](super::Cache)) and by the codec made with that type when the
+/// cache was created, and the typed view checks the cache's value type
+/// first. Debug builds check it again here.
 #[inline]
 pub(crate) fn unerase<V: CacheValue>(value: &dyn DynValue) -> &V {
-    if value.kind() != TypeId::of::<ValueBox<V>>() {
-        wrong_type();
-    }
-    // SAFETY: `value` is a `ValueBox<V>`, which is `repr(transparent)`.
+    debug_assert!(
+        value.kind() == TypeId::of::<ValueBox<V>>(),
+        "a #[cached] cache is used with one key and value type"
+    );
+    // SAFETY: `value` is a `ValueBox<V>` (see above), which is
+    // `repr(transparent)` over `V`.
     unsafe { &*(value as *const dyn DynValue as *const V) }
-}
-
-#[cold]
-fn wrong_type() -> ! {
-    unreachable!("a #[cached] cache is used with one key and value type")
 }
 
 /// A type whose borrowed form (`&T` argument) can be part of a cache key:
@@ -509,8 +512,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg(debug_assertions)]
     #[should_panic(expected = "one key and value type")]
-    fn a_value_read_as_another_type_panics() {
+    fn a_value_read_as_another_type_panics_in_debug_builds() {
         let value = erase(1_u64);
         let _ = unerase::<u32>(&*value);
     }
