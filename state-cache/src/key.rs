@@ -14,7 +14,7 @@
 //! value's clone, and their boxes. This is what keeps a `#[cached]`
 //! function cheap to build (see the README's compile-time section). Every
 //! generic instance made there names a type private to this crate
-//! ([`KeyBox`], [`ValueBox`], [`KeyHasher`]) or the user's own types, so
+//! ([`KeyBox`], [`ValueBox`], [`Own`]) or the user's own types, so
 //! that a debug build never takes a shared instance of it from some other
 //! crate (tokio, say) and links that crate's object files with it.
 
@@ -144,7 +144,7 @@ pub(crate) const GLOBAL: u64 = 0;
 /// unlike `std`'s `RandomState`: it names things on disk.
 pub(crate) fn stable_hash(value: &impl Hash) -> u128 {
     // Fixed keys: any constant works, it only has to stay the same forever.
-    let mut hasher = StableHasher(SipHasher13::new_with_keys(
+    let mut hasher = Own(SipHasher13::new_with_keys(
         0x7061_6765_7374_6174,
         0x6361_6368_6564_2121,
     ));
@@ -152,49 +152,13 @@ pub(crate) fn stable_hash(value: &impl Hash) -> u128 {
     hasher.0.finish128().into()
 }
 
-/// The hasher of [`stable_hash`], a type of this crate's own (see the
-/// module docs); it feeds SipHash-1-3 exactly what it is given.
-struct StableHasher(SipHasher13);
+/// A hasher of this crate's own around `H`, feeding it exactly what it is
+/// given: generic instances of `Hash::hash` made with it (in the
+/// application's crate too) name a type of this crate, so that no debug
+/// build takes them from another crate (see the module docs).
+pub(crate) struct Own<H>(H);
 
-impl Hasher for StableHasher {
-    fn finish(&self) -> u64 {
-        self.0.finish()
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.0.write_u8(n);
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.0.write_u16(n);
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0.write_u32(n);
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0.write_u64(n);
-    }
-
-    fn write_u128(&mut self, n: u128) {
-        self.0.write_u128(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.0.write_usize(n);
-    }
-}
-
-/// The in-memory hash of keys: foldhash, seeded once per cache, behind a
-/// hasher type of this crate's own (see the module docs).
-pub(crate) struct KeyHasher(foldhash::fast::FoldHasher<'static>);
-
-impl Hasher for KeyHasher {
+impl<H: Hasher> Hasher for Own<H> {
     #[inline]
     fn finish(&self) -> u64 {
         self.0.finish()
@@ -245,7 +209,7 @@ impl KeySeed {
     /// so that a key is hashed once per call, in its own type.
     #[inline]
     pub(crate) fn hash<K: Hash + ?Sized>(&self, session: u64, key: &K) -> u64 {
-        let mut hasher = KeyHasher(self.0.build_hasher());
+        let mut hasher = Own(self.0.build_hasher());
         hasher.write_u64(session);
         key.hash(&mut hasher);
         hasher.finish()

@@ -126,7 +126,7 @@ pub(crate) struct RawCache {
     pub(crate) remote: Option<Remote>,
 }
 
-/// A typed view of a [`RawCache`]: the entry points of `#[cached]`
+/// A typed view of the cache of one function: the entry points of `#[cached]`
 /// expansions (in `compute.rs`), for one key type `K` and value type `V`.
 #[repr(transparent)]
 pub struct Cache<K, V> {

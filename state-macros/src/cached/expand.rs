@@ -223,36 +223,24 @@ impl Cached {
             Some(DurationArg::Fixed { secs, nanos }) => Src::new().text(&format!(
                 "{p}::Setting::Fixed(::core::time::Duration::new({secs}u64, {nanos}u32))"
             )),
-            Some(ttl) => {
-                let value = ttl.to_duration();
-                Src::new().text(&format!("{p}::Setting::Computed")).group(
-                    Delimiter::Parenthesis,
-                    Src::new().braced(
-                        Src::new()
-                            .text("fn __pagestate_ttl() -> ::core::time::Duration")
-                            .braced(Src::new().tokens(value))
-                            .text("__pagestate_ttl"),
-                    ),
-                )
-            }
+            Some(ttl) => computed(
+                p,
+                "__pagestate_ttl",
+                "::core::time::Duration",
+                ttl.to_duration(),
+            ),
         };
         let max_entries = match &options.max_entries {
             None => Src::new().text(&format!("{p}::Setting::Unset")),
             Some(MaxEntries::Fixed(n)) => {
                 Src::new().text(&format!("{p}::Setting::Fixed({n}usize)"))
             }
-            Some(MaxEntries::Expr(expr)) => {
-                let value = quote_spanned!(expr.span()=> #expr);
-                Src::new().text(&format!("{p}::Setting::Computed")).group(
-                    Delimiter::Parenthesis,
-                    Src::new().braced(
-                        Src::new()
-                            .text("fn __pagestate_max_entries() -> usize")
-                            .braced(Src::new().tokens(value))
-                            .text("__pagestate_max_entries"),
-                    ),
-                )
-            }
+            Some(MaxEntries::Expr(expr)) => computed(
+                p,
+                "__pagestate_max_entries",
+                "usize",
+                quote_spanned!(expr.span()=> #expr),
+            ),
         };
         let session_scoped = options.session_scoped;
         let persist = options.persist;
@@ -385,6 +373,20 @@ impl Cached {
                     .append(invalidate),
             )
     }
+}
+
+/// `Setting::Computed` of a function named `name` that returns `value`, of
+/// type `ty`: the cache calls it once, when it is created.
+fn computed(p: &str, name: &str, ty: &str, value: TokenStream) -> Src {
+    Src::new().text(&format!("{p}::Setting::Computed")).group(
+        Delimiter::Parenthesis,
+        Src::new().braced(
+            Src::new()
+                .text(&format!("fn {name}() -> {ty}"))
+                .braced(Src::new().tokens(value))
+                .text(name),
+        ),
+    )
 }
 
 /// The hidden `static` that holds a `#[cached] fn`'s cache, next to it.
