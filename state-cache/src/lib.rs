@@ -21,8 +21,10 @@
 //   session-scoped caches see them.
 //
 // Each `#[cached]` function owns a `CacheSlot` in a `static`. The slot
-// creates the typed store on first use and registers it, type-erased, so
-// that `clear_all_caches` and session ends reach every cache.
+// creates the function's `RawCache` on first use (one type for every
+// cache: keys and values are boxed, see `key.rs`) and registers it, so
+// that `clear_all_caches` and session ends reach every cache; calls go
+// through a typed view of it, `Cache<K, V>`, which checks the types once.
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
