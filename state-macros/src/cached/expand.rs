@@ -4,7 +4,7 @@
 //! `stats()`, `invalidate(..)`). Above an `#[executor]` the function part is
 //! `stacked.rs`'s; the key, the call and the controls are the same.
 
-use proc_macro2::{Delimiter, TokenStream};
+use proc_macro2::{Delimiter, Group, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -22,9 +22,7 @@ impl Cached {
     /// controls; over `#[executor]`, `stacked.rs` writes the function.
     pub(super) fn expand(self) -> TokenStream {
         let p = &private_text();
-        let ItemFn {
-            attrs, vis, sig, ..
-        } = &self.function;
+        let ItemFn { attrs, sig, .. } = &self.function;
         // Inner attributes (`#![allow(..)]` atop the body) go back inside.
         let (attrs, inner_attrs) = attrs::split(attrs);
         let name = &sig.ident;
@@ -87,7 +85,7 @@ impl Cached {
             );
         }
 
-        let body = self.body();
+        let body = self.body(!inner_attrs.is_empty());
         let run = if is_async {
             Src::new()
                 .text(&format!("let __pagestate_body = {p}::typed_future::<"))
@@ -137,14 +135,8 @@ impl Cached {
                 .text(";")
         };
 
-        // The attributes and signature as the input has them, when it can
-        // be had.
-        let head = match &self.raw.head {
-            Some(head) => head.clone(),
-            None => quote!(#(#attrs)* #vis #sig),
-        };
         Src::new()
-            .tokens(head)
+            .tokens(&self.raw.head)
             .braced(
                 Src::new()
                     .tokens(quote!(#(#inner_attrs)*))
@@ -196,17 +188,17 @@ impl Cached {
         Src::new().text(&key_tuple(parts))
     }
 
-    /// The body as the closure or async block that runs it: the input's own
-    /// braces when it has no inner attributes (one token for the compiler
-    /// to take back, whatever its size), else the statements without them.
-    fn body(&self) -> TokenStream {
-        match &self.raw.body {
-            Some(body) => body.to_token_stream(),
-            None => {
-                let stmts = &self.function.block.stmts;
-                quote!({ #(#stmts)* })
-            }
+    /// The body, in the input's own braces; when inner attributes open it
+    /// (they go to the function instead), its statements in braces spanned
+    /// at its closing one.
+    fn body(&self, inner_attrs: bool) -> TokenStream {
+        if !inner_attrs {
+            return self.raw.body.to_token_stream();
         }
+        let stmts = &self.function.block.stmts;
+        let mut body = Group::new(Delimiter::Brace, quote!(#(#stmts)*));
+        body.set_span(self.raw.body.span_close());
+        body.into_token_stream()
     }
 
     /// The cache slot, and `enum <name> {}` with `clear`, `stats` and

@@ -17,9 +17,9 @@ mod function;
 mod options;
 mod stacked;
 
-use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
+use proc_macro2::{Group, TokenStream, TokenTree};
 use syn::parse::{ParseStream, Parser};
-use syn::{braced, AttrStyle, Attribute, Block, Item, ItemFn, Signature, Stmt, Visibility};
+use syn::{braced, Attribute, Block, Item, ItemFn, Signature, Stmt, Visibility};
 
 use crate::args::{self, Arg, Errors};
 use crate::fallback;
@@ -32,22 +32,29 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(function) => function,
         Err(error) => return fallback::item_with_error(item, error),
     };
-    let trees: Vec<TokenTree> = item.clone().into_iter().collect();
+    let mut trees: Vec<TokenTree> = item.clone().into_iter().collect();
     let fingerprint = fingerprint::fingerprint(&args, &trees);
+    // The body is the last tree (`parse_fn` checked it); what precedes it
+    // is the head.
+    let Some(TokenTree::Group(body)) = trees.pop() else {
+        unreachable!("a parsed function ends with its body")
+    };
+    let raw = Raw {
+        head: trees.into_iter().collect(),
+        body,
+    };
     match Parser::parse2(args::parse_list, args.clone())
-        .and_then(|options| Cached::validate(options, function.clone(), fingerprint))
+        .and_then(|options| Cached::validate(options, function.clone(), fingerprint, raw))
     {
-        Ok(mut cached) => {
-            cached.raw = Raw::of(trees, &cached.function);
-            cached.expand()
-        }
+        Ok(cached) => cached.expand(),
         Err(error) => fallback::cached(item, &args, &function, error),
     }
 }
 
 /// A function, its body left unparsed: the body's tokens go back to the
-/// compiler as they came (one statement of verbatim tokens), and the
-/// compiler parses them, and reports their syntax errors, once. Inner
+/// compiler as they came (one statement of verbatim tokens, in braces of
+/// the input's span), and the compiler parses them, and reports their
+/// syntax errors, once. Inner
 /// attributes at the top of the body are parsed into `attrs`, as syn's own
 /// `ItemFn` parser does.
 fn parse_fn(input: ParseStream) -> syn::Result<ItemFn> {
@@ -69,45 +76,33 @@ fn parse_fn(input: ParseStream) -> syn::Result<ItemFn> {
     })
 }
 
-/// The input's own tokens, for the parts the plain expansion copies
-/// unchanged: taking them back costs the compiler one handle per token
-/// tree, turning syn's tree back into tokens one call per token.
-#[derive(Default)]
-struct Raw {
-    /// Outer attributes, visibility and signature.
-    head: Option<TokenStream>,
-    /// The body, when no inner attributes open it (they go elsewhere).
-    body: Option<Group>,
-}
-
-impl Raw {
-    fn of(mut trees: Vec<TokenTree>, function: &ItemFn) -> Raw {
-        let inner_attrs = function
-            .attrs
-            .iter()
-            .any(|attr| matches!(attr.style, AttrStyle::Inner(_)));
-        match trees.pop() {
-            Some(TokenTree::Group(body)) if body.delimiter() == Delimiter::Brace => Raw {
-                head: Some(trees.into_iter().collect()),
-                body: (!inner_attrs).then_some(body),
-            },
-            _ => Raw::default(),
-        }
-    }
-}
-
 /// A checked `#[cached]` function.
 struct Cached {
     options: Options,
     function: ItemFn,
     arguments: Vec<Argument>,
     fingerprint: u128,
-    /// The input's own tokens.
     raw: Raw,
 }
 
+/// The input's own tokens, for what the plain expansion copies unchanged:
+/// taking them back costs the compiler one handle per token tree, where
+/// turning syn's tree back into tokens costs a call per token, and they
+/// keep every span (an unfinished body is reported at its own `}`).
+struct Raw {
+    /// The outer attributes, visibility and signature.
+    head: TokenStream,
+    /// The body, in its braces.
+    body: Group,
+}
+
 impl Cached {
-    fn validate(options: Vec<Arg>, function: ItemFn, fingerprint: u128) -> syn::Result<Self> {
+    fn validate(
+        options: Vec<Arg>,
+        function: ItemFn,
+        fingerprint: u128,
+        raw: Raw,
+    ) -> syn::Result<Self> {
         let mut errors = Errors::default();
         let options = options::check(options, &mut errors);
         let arguments = function::check(&function, &mut errors);
@@ -117,7 +112,7 @@ impl Cached {
             function,
             arguments,
             fingerprint,
-            raw: Raw::default(),
+            raw,
         })
     }
 }
