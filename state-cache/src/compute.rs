@@ -273,18 +273,6 @@ impl RawCache {
             }
         }
     }
-
-    /// Counts an async caller as waiting until the returned guard drops.
-    fn wait_counted(&self) -> Waiting<'_> {
-        Waiting::start(&self.waiting)
-    }
-
-    /// Runs one poll of a leader's computation, marked as running on this
-    /// thread.
-    fn poll_running<T>(leader: &Leader, poll: impl FnOnce() -> T) -> T {
-        let _running = Running::enter(&leader.flight);
-        poll()
-    }
 }
 
 /// A [`Step`] of an async call, with the computing future once it leads.
@@ -319,10 +307,17 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
     #[track_caller]
     #[inline]
     pub(crate) fn boxed(&self, key: K) -> ErasedKey {
+        let (session, hash) = self.locate(&key);
+        ErasedKey::new(session, hash, key)
+    }
+
+    /// The scope of a call now, and `key`'s hash in it.
+    #[track_caller]
+    #[inline(always)]
+    fn locate(&self, key: &K) -> (u64, u64) {
         let raw = self.raw();
         let session = scope_of(raw.settings.session_scoped);
-        let hash = raw.seed.hash(session, &key);
-        ErasedKey::new(session, hash, key)
+        (session, raw.seed.hash(session, key))
     }
 
     /// The hit path of a sync call: the cached value for `key`, or the key
@@ -335,8 +330,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
         O: CacheOutput<Value = V>,
     {
         let raw = self.raw();
-        let session = scope_of(raw.settings.session_scoped);
-        let hash = raw.seed.hash(session, &key);
+        let (session, hash) = self.locate(&key);
         {
             let guard = raw.guard();
             let probe = Probe {
@@ -395,7 +389,8 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                         // wake and one of them computes instead.
                         let mut future = pin!(future);
                         let outcome = std::future::poll_fn(|cx| {
-                            RawCache::poll_running(&leader, || future.as_mut().poll(cx))
+                            let _running = Running::enter(&leader.flight);
+                            future.as_mut().poll(cx)
                         })
                         .await;
                         let value = outcome.cached().map(|value| erase(value.clone()));
@@ -405,7 +400,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                     Began::Remote(leader, wait) => {
                         // Dropping this future here drops `leader`: local
                         // waiters take over.
-                        let waiting = raw.wait_counted();
+                        let waiting = Waiting::start(&raw.waiting);
                         wait.done().await;
                         drop(waiting);
                         step = Began::new(raw.lead(leader), &mut make);
@@ -413,7 +408,7 @@ impl<K: CacheKey, V: CacheValue> Cache<K, V> {
                     Began::Wait(flight, listener) => {
                         raw.refuse_reentry(&flight);
                         // Dropping this future here drops `waiting` too.
-                        let waiting = raw.wait_counted();
+                        let waiting = Waiting::start(&raw.waiting);
                         listener.await;
                         drop(waiting);
                         if let Some(value) = raw.take_from(&flight) {

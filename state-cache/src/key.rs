@@ -158,6 +158,19 @@ pub(crate) fn stable_hash(value: &impl Hash) -> u128 {
 /// build takes them from another crate (see the module docs).
 pub(crate) struct Own<H>(H);
 
+/// `write_u8` .. `write_usize` of [`Own`], each passed to the inner hasher
+/// (which may hash an integer faster than its bytes).
+macro_rules! pass_integers {
+    ($($write:ident: $int:ty),*) => {
+        $(
+            #[inline]
+            fn $write(&mut self, n: $int) {
+                self.0.$write(n);
+            }
+        )*
+    };
+}
+
 impl<H: Hasher> Hasher for Own<H> {
     #[inline]
     fn finish(&self) -> u64 {
@@ -169,35 +182,14 @@ impl<H: Hasher> Hasher for Own<H> {
         self.0.write(bytes);
     }
 
-    #[inline]
-    fn write_u8(&mut self, n: u8) {
-        self.0.write_u8(n);
-    }
-
-    #[inline]
-    fn write_u16(&mut self, n: u16) {
-        self.0.write_u16(n);
-    }
-
-    #[inline]
-    fn write_u32(&mut self, n: u32) {
-        self.0.write_u32(n);
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.0.write_u64(n);
-    }
-
-    #[inline]
-    fn write_u128(&mut self, n: u128) {
-        self.0.write_u128(n);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.0.write_usize(n);
-    }
+    pass_integers!(
+        write_u8: u8,
+        write_u16: u16,
+        write_u32: u32,
+        write_u64: u64,
+        write_u128: u128,
+        write_usize: usize
+    );
 }
 
 /// The seed of one cache's key hashes.
@@ -300,6 +292,16 @@ impl ErasedKey {
     pub(crate) fn stable(&self) -> u128 {
         self.key.stable(self.session)
     }
+
+    /// This key, borrowed for a lookup.
+    #[inline]
+    pub(crate) fn probe(&self) -> Probe<'_> {
+        Probe {
+            session: self.session,
+            hash: self.hash,
+            key: &*self.key,
+        }
+    }
 }
 
 impl Hash for ErasedKey {
@@ -311,7 +313,7 @@ impl Hash for ErasedKey {
 
 impl PartialEq for ErasedKey {
     fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.session == other.session && self.key.same(&*other.key)
+        papaya::Equivalent::equivalent(&self.probe(), other)
     }
 }
 
@@ -352,8 +354,8 @@ impl BuildHasher for PassThrough {
     }
 }
 
-/// See [`PassThrough`]. Only `write_u64` is ever called (by the `Hash` of
-/// [`ErasedKey`] and [`Probe`], and of a session id).
+/// See [`PassThrough`]. Only `write_u64` is ever called, by the `Hash` of
+/// [`ErasedKey`] and [`Probe`].
 #[derive(Default)]
 pub(crate) struct PassHasher(u64);
 

@@ -220,13 +220,7 @@ impl RawCache {
 
     /// [`peek`](Self::peek) for a boxed key (the miss path).
     pub(crate) fn get(&self, key: &ErasedKey) -> Option<ErasedValue> {
-        let guard = self.map.guard();
-        let entry = self.map.get(key, &guard)?;
-        if entry.expires.is_some_and(Moment::passed) {
-            return None;
-        }
-        self.hits.add();
-        Some(entry.value.clone())
+        self.peek(&key.probe(), &self.guard()).cloned()
     }
 
     pub(crate) fn count_hit(&self) {
