@@ -41,7 +41,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use pagestate_cache::{clear_all_caches, CacheStats, SessionId};
-#[cfg(feature = "runtime")]
+#[cfg(feature = "durable")]
+#[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub use pagestate_core::durable;
 #[cfg(feature = "runtime")]
 pub use pagestate_core::{
@@ -161,7 +162,7 @@ pub use pagestate_macros::executor;
 /// | `factory = <expr>` | a `FnOnce() -> T` that initialises the state on first use (`|| 0`, `Vec::new`) |
 /// | `type = T` | the value type, when neither a factory nor an annotation tells it; the state starts uninitialised |
 /// | `namespace = <expr>` | a `&str` namespace (`module_path!()` for page-scoped state); default: the session-wide one |
-/// | `durable` | stored with the session, so a restarted app or another replica takes it back (see [`durable`]); needs a `factory` and a `Serialize + DeserializeOwned` type, checked at compile time |
+/// | `durable` | (feature `durable`, which `web` turns on) stored with the session, so a restarted app or another replica takes it back (see `pagestate::durable`); needs a `factory` and a `Serialize + DeserializeOwned` type, checked at compile time; without the feature, a compile error that names it |
 ///
 /// The same key in two namespaces, or in two sessions, is two values.
 ///

@@ -1,7 +1,9 @@
 //! An application that only caches, built without pagestate's default
 //! `runtime` feature (tests/support/cache-only): it links none of the
 //! sessions, state and executors, `#[cached]` works in full, and the macros
-//! that need the runtime say so with one error each.
+//! that need the runtime say so with one error each. The same application
+//! with `runtime` alone builds no JSON library, and a durable state there
+//! names the `durable` feature.
 //!
 //! The fixture is a workspace of its own: in this one, pagestate's tests
 //! turn its default features on, and features are unified within a
@@ -32,6 +34,19 @@ fn cargo(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The fixture builds with this workspace's lock file (copied once: the
+/// tests run side by side).
+fn copy_lock_file() {
+    static COPIED: std::sync::Once = std::sync::Once::new();
+    COPIED.call_once(|| {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"),
+            fixture().join("Cargo.lock"),
+        )
+        .unwrap();
+    });
+}
+
 fn check(what: &str, output: &Output) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
@@ -44,11 +59,7 @@ fn check(what: &str, output: &Output) -> String {
 
 #[test]
 fn an_application_that_only_caches_needs_no_runtime() {
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"),
-        fixture().join("Cargo.lock"),
-    )
-    .unwrap();
+    copy_lock_file();
 
     // What it links: the cache runtime, none of pagestate-core and its
     // dependencies.
@@ -73,4 +84,41 @@ fn an_application_that_only_caches_needs_no_runtime() {
 
     // The macros that need the runtime: one error each (trybuild cases).
     check("cargo test", &cargo(&["test", "--quiet", "--test", "ui"]));
+}
+
+#[test]
+fn the_runtime_alone_builds_no_json_and_a_durable_state_names_its_feature() {
+    copy_lock_file();
+
+    // `runtime` without `durable` (nor `tokio`): sessions, state and
+    // executors, and no JSON library.
+    let tree = check(
+        "cargo tree --features runtime",
+        &cargo(&[
+            "tree",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--features",
+            "runtime",
+        ]),
+    );
+    assert!(tree.contains("pagestate-core v"), "{tree}");
+    for absent in ["serde_json", "tokio"] {
+        assert!(!tree.contains(absent), "{absent} is linked:\n{tree}");
+    }
+
+    // `use_state!(.., durable)` there: one error, naming the feature.
+    check(
+        "cargo test --features runtime",
+        &cargo(&[
+            "test",
+            "--quiet",
+            "--features",
+            "runtime",
+            "--test",
+            "ui_runtime",
+        ]),
+    );
 }

@@ -8,7 +8,11 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "durable")]
+#[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub mod durable;
+#[cfg(not(feature = "durable"))]
+mod durable_off;
 mod executor;
 mod session;
 mod state;
@@ -29,8 +33,13 @@ pub use state::{Namespace, StateError};
 /// the facade offers both as one module.)
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "durable")]
     pub use crate::durable::{
         use_state_durable, DurableCodec, DurableFallback, DurableProbe, DurableViaSerde,
+    };
+    #[cfg(not(feature = "durable"))]
+    pub use crate::durable_off::{
+        use_state_durable, DurableFallback, DurableProbe, DurableViaSerde,
     };
     pub use crate::session::{use_state, use_state_init};
     pub use crate::Namespace;

@@ -225,6 +225,7 @@ impl StateMap {
     }
 
     /// The addresses of the states that hold a value now.
+    #[cfg(feature = "durable")]
     pub(crate) fn initialized(&self) -> Vec<(Option<String>, String)> {
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         slots

@@ -2,6 +2,8 @@
 //! with one error each: the callers of an `#[executor]` function see
 //! nothing more.
 
+#![cfg(not(feature = "runtime"))]
+
 #[test]
 fn ui() {
     let cases = trybuild::TestCases::new();

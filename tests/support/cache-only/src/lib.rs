@@ -1,0 +1,2 @@
+//! Empty: it lets trybuild's cases see this fixture's features
+//! (tests/ui_runtime.rs builds them with `runtime` on).
