@@ -20,6 +20,12 @@ alternating so that machine load hits all alike). Prints wall time and CPU
 time (user + sys of cargo and rustc) per variant, the ratios ours/theirs and
 lean/theirs at N = 100, and their two parts: the first function (N = 1 against N = 0: the
 runtime gets linked) and each further one (N = 100 against N = 1).
+pagestate's crates are built the way cargo builds a crates.io dependency,
+like the `cached` crate on the other side: once, without incremental
+compilation (a profile override; cargo compiles path dependencies, which
+they are here, incrementally, into many small object files that the linker
+then reads). --path-deps keeps cargo's default for path dependencies: the
+figure for a workspace that holds pagestate's sources.
 --deps-debug line-tables-only builds the dependencies of both sides with
 less debug information, a common setting for fast edit-run loops.
 
@@ -41,6 +47,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / "target" / "compile-cost"
 
+
+# The crates of pagestate that an application builds.
+PAGESTATE_PACKAGES = [
+    "pagestate",
+    "pagestate-cache",
+    "pagestate-core",
+    "pagestate-macros",
+    "pagestate-registry",
+]
 
 # Key and value types of the `types` variants: each function its own pair.
 PAIRS = [
@@ -136,6 +151,12 @@ def main():
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--functions", type=int, default=100)
     parser.add_argument(
+        "--path-deps",
+        action="store_true",
+        help="build pagestate's crates as the path dependencies they are here "
+        "(incremental), not as a crates.io dependency would be",
+    )
+    parser.add_argument(
         "--deps-debug",
         help="build dependencies with this `debug` setting (for example "
         "line-tables-only), for both variants alike; default: cargo's dev profile",
@@ -154,6 +175,10 @@ def main():
     profile = ""
     if args.deps_debug:
         profile = f'\n[profile.dev.package."*"]\ndebug = "{args.deps_debug}"\n'
+    if not args.path_deps:
+        # What a crates.io dependency gets: no incremental compilation.
+        for package in PAGESTATE_PACKAGES:
+            profile += f"\n[profile.dev.package.{package}]\nincremental = false\n"
     (SCRATCH / "Cargo.toml").write_text(
         f"[workspace]\nmembers = [{members}]\nresolver = \"2\"\n{profile}"
     )
@@ -178,7 +203,11 @@ def main():
     def median(name, index):
         return statistics.median(sample[index] for sample in times[name])
 
-    print(f"Incremental debug rebuild after editing one line of main, median of {args.runs}:")
+    built = "path dependencies (incremental)" if args.path_deps else "as from crates.io"
+    print(
+        f"Incremental debug rebuild after editing one line of main, median of {args.runs}; "
+        f"pagestate built {built}:"
+    )
     print(f"| crate | wall | CPU |")
     print(f"|---|---:|---:|")
     for name, _, _, _ in variants:
