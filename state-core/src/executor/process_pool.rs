@@ -191,11 +191,11 @@ mod imp {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     use std::path::PathBuf;
     use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+    use std::sync::OnceLock;
     use std::thread;
     use std::time::{Duration, Instant};
 
     use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-    use once_cell::sync::OnceCell;
 
     use super::super::codec::{self, PARENT_ENV, PROTOCOL_VERSION, WORKER_ENV};
     use super::{ExecError, Job, SIZE};
@@ -208,7 +208,7 @@ mod imp {
     /// How often an idle manager checks that its worker is still alive.
     const IDLE_CHECK: Duration = Duration::from_secs(1);
 
-    static POOL: OnceCell<Result<Sender<Job>, String>> = OnceCell::new();
+    static POOL: OnceLock<Result<Sender<Job>, String>> = OnceLock::new();
 
     pub(super) fn submit(job: Job) -> Result<(), ExecError> {
         let jobs = POOL

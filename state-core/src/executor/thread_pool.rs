@@ -5,14 +5,13 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use futures_channel::oneshot;
-use once_cell::sync::OnceCell;
 
 use super::error::{panic_message, AlreadyStarted, ExecError};
 use super::pool_size::PoolSize;
@@ -81,7 +80,7 @@ fn default_max_threads() -> usize {
 
 static SIZE: PoolSize = PoolSize::new(default_max_threads);
 
-static POOL: OnceCell<Pool> = OnceCell::new();
+static POOL: OnceLock<Pool> = OnceLock::new();
 
 fn pool() -> &'static Pool {
     POOL.get_or_init(|| Pool::new(SIZE.start()))
@@ -343,7 +342,35 @@ pub fn async_job<T, F: Future<Output = T>>(future: F) -> impl FnOnce() -> T {
     move || {
         #[cfg(feature = "tokio")]
         let _entered = runtime.enter();
-        futures_executor::block_on(future)
+        block_on(future)
+    }
+}
+
+/// Polls `future` on this thread until it is ready, parking the thread
+/// while it waits for its waker: the executor of std's `Wake` docs. A wake
+/// that comes before the park makes the park return at once, and a spurious
+/// wake-up only polls once more.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(thread::Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        thread::park();
     }
 }
 
@@ -360,3 +387,72 @@ pub fn assert_thread_value<T: ThreadValue>() {}
 #[doc(hidden)]
 pub trait ThreadValue: Send + 'static {}
 impl<T: Send + 'static> ThreadValue for T {}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// Pending until another thread has sent it `rounds` values, each sent
+    /// only after the previous poll handed over its waker: every wake-up
+    /// crosses threads, and some come before the executor parks.
+    struct Relay {
+        rounds: usize,
+        wakers: mpsc::Sender<Waker>,
+        values: mpsc::Receiver<usize>,
+        sum: usize,
+    }
+
+    impl Future for Relay {
+        type Output = usize;
+
+        fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<usize> {
+            // A spurious poll sends one more waker, and so gets one more
+            // value: only the first `rounds` count.
+            while self.rounds > 0 {
+                let Ok(value) = self.values.try_recv() else {
+                    break;
+                };
+                self.sum += value;
+                self.rounds -= 1;
+            }
+            if self.rounds == 0 {
+                return Poll::Ready(self.sum);
+            }
+            self.wakers.send(context.waker().clone()).unwrap();
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn block_on_runs_a_future_woken_from_another_thread_to_completion() {
+        let (wakers, waker_rx) = mpsc::channel::<Waker>();
+        let (value_tx, values) = mpsc::channel();
+        let helper = thread::spawn(move || {
+            for (i, waker) in waker_rx.into_iter().enumerate() {
+                if value_tx.send(i + 1).is_err() {
+                    return;
+                }
+                // Every other wake-up twice: a spurious one only polls again.
+                if i % 2 == 0 {
+                    waker.wake_by_ref();
+                }
+                waker.wake();
+            }
+        });
+        let relay = Relay {
+            rounds: 100,
+            wakers,
+            values,
+            sum: 0,
+        };
+        assert_eq!(block_on(relay), (1..=100).sum::<usize>());
+        helper.join().unwrap();
+    }
+
+    #[test]
+    fn block_on_returns_a_ready_future_at_once() {
+        assert_eq!(block_on(async { 7 }), 7);
+    }
+}

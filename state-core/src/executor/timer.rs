@@ -3,11 +3,9 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::thread;
 use std::time::Instant;
-
-use once_cell::sync::OnceCell;
 
 type Alarm = Box<dyn FnOnce() + Send>;
 
@@ -44,7 +42,7 @@ struct Timer {
     wake: Condvar,
 }
 
-static TIMER: OnceCell<&'static Timer> = OnceCell::new();
+static TIMER: OnceLock<&'static Timer> = OnceLock::new();
 
 /// Calls `alarm` on the timer thread at `deadline`. Alarms must be quick and
 /// must not panic: they only complete a job's future.

@@ -8,9 +8,9 @@
 //! any tokio runtime (`futures::executor::block_on`, smol), one owned by the
 //! pool, started on first use and driven by a thread of its own.
 
+use std::sync::OnceLock;
 use std::thread;
 
-use once_cell::sync::OnceCell;
 use tokio::runtime::{Builder, EnterGuard, Handle};
 
 /// The runtime a job will enter, captured where the job is created.
@@ -32,7 +32,7 @@ impl RuntimeContext {
 /// The pool's own current-thread runtime, driven by a dedicated thread that
 /// waits on its I/O and timers for the life of the process.
 fn own_runtime() -> Option<&'static Handle> {
-    static OWN: OnceCell<Option<Handle>> = OnceCell::new();
+    static OWN: OnceLock<Option<Handle>> = OnceLock::new();
     OWN.get_or_init(|| {
         let started = Builder::new_current_thread()
             .enable_all()
