@@ -15,14 +15,16 @@
 //! - in [`recent`], each thread's memory of the slots it found last.
 
 use std::any::{type_name, Any};
+use std::borrow::Borrow;
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::error::Error;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use hashbrown::{Equivalent, HashMap};
+use foldhash::fast::RandomState;
 
 pub(crate) mod recent;
 
@@ -148,42 +150,77 @@ impl Error for StateError {}
 pub(crate) struct StateMap {
     /// Tells maps apart: unique in the process, never reused.
     id: u64,
-    slots: Mutex<HashMap<StateKey, Arc<Slot>>>,
+    slots: Mutex<HashMap<StateKey, Arc<Slot>, RandomState>>,
     /// Bumped by `clear`: slots found before belong to an older map.
     generation: AtomicU64,
 }
 
-#[derive(PartialEq, Eq)]
+/// A stored state's address.
 struct StateKey {
     namespace: Option<Box<str>>,
     key: Box<str>,
 }
 
+/// A state's address as page code gives it: borrowed.
 struct StateKeyRef<'a> {
     namespace: Option<&'a str>,
     key: &'a str,
 }
 
-// Both forms hash alike, so the map can be probed without allocating.
+/// Either form of an address. The map stores `StateKey`s and is probed
+/// through `dyn Addressed`, so a lookup with a borrowed address allocates
+/// nothing; both forms hash and compare by the same parts.
+trait Addressed {
+    fn parts(&self) -> (Option<&str>, &str);
+}
+
+impl Addressed for StateKey {
+    fn parts(&self) -> (Option<&str>, &str) {
+        (self.namespace.as_deref(), &self.key)
+    }
+}
+
+impl Addressed for StateKeyRef<'_> {
+    fn parts(&self) -> (Option<&str>, &str) {
+        (self.namespace, self.key)
+    }
+}
+
+impl<'a> Borrow<dyn Addressed + 'a> for StateKey {
+    fn borrow(&self) -> &(dyn Addressed + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn Addressed + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for dyn Addressed + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn Addressed + '_ {}
+
+// The map's own key: the same hash and equality as `dyn Addressed`'s, as
+// `Borrow` requires.
 impl Hash for StateKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.namespace.as_deref().hash(state);
-        self.key.hash(state);
+        self.parts().hash(state);
     }
 }
 
-impl Hash for StateKeyRef<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.namespace.hash(state);
-        self.key.hash(state);
+impl PartialEq for StateKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
     }
 }
 
-impl Equivalent<StateKey> for StateKeyRef<'_> {
-    fn equivalent(&self, stored: &StateKey) -> bool {
-        self.namespace == stored.namespace.as_deref() && self.key == &*stored.key
-    }
-}
+impl Eq for StateKey {}
 
 impl StateMap {
     /// A new, empty map.
@@ -207,7 +244,7 @@ impl StateMap {
     fn slot(&self, namespace: Option<&str>, key: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         let probe = StateKeyRef { namespace, key };
-        if let Some(slot) = slots.get(&probe) {
+        if let Some(slot) = slots.get(&probe as &dyn Addressed) {
             return Arc::clone(slot);
         }
         let slot = Arc::new(Slot {
