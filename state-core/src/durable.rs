@@ -144,18 +144,11 @@ impl<T: Serialize + DeserializeOwned> DurableCodec<T> for SerdeCodec<T> {
     }
 }
 
-/// Finds a state's codec from its factory's type (autoref dispatch): the
-/// serde codec when `T` has both bounds, else [`NoCodec`], which
-/// `use_state_durable` rejects with one error.
+// Finds a state's codec from its factory's type (autoref dispatch): the
+// serde codec when `T` has both bounds, else [`NoCodec`], which
+// `use_state_durable` rejects with one error.
 #[doc(hidden)]
-pub struct DurableProbe<T>(PhantomData<fn() -> T>);
-
-impl<T> DurableProbe<T> {
-    #[doc(hidden)]
-    pub fn of<F: FnOnce() -> T>(_factory: &F) -> Self {
-        DurableProbe(PhantomData)
-    }
-}
+pub use crate::durable_probe::DurableProbe;
 
 #[doc(hidden)]
 pub trait DurableViaSerde<T> {

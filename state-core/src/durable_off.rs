@@ -2,20 +2,9 @@
 //! expansion calls, so that it compiles to one error that says which
 //! feature to turn on (instead of "cannot find `use_state_durable`").
 
-use std::marker::PhantomData;
-
+pub use crate::durable_probe::DurableProbe;
 use crate::session::{use_state, StateRef};
 use crate::state::Namespace;
-
-#[doc(hidden)]
-pub struct DurableProbe<T>(PhantomData<fn() -> T>);
-
-impl<T> DurableProbe<T> {
-    #[doc(hidden)]
-    pub fn of<F: FnOnce() -> T>(_factory: &F) -> Self {
-        DurableProbe(PhantomData)
-    }
-}
 
 /// What the probe finds for every type without the feature.
 #[doc(hidden)]

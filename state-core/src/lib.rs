@@ -13,6 +13,7 @@
 pub mod durable;
 #[cfg(not(feature = "durable"))]
 mod durable_off;
+mod durable_probe;
 mod executor;
 mod session;
 mod state;
