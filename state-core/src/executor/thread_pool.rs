@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
@@ -347,30 +347,42 @@ pub fn async_job<T, F: Future<Output = T>>(future: F) -> impl FnOnce() -> T {
 }
 
 /// Polls `future` on this thread until it is ready, parking the thread
-/// while it waits for its waker: the executor of std's `Wake` docs. A wake
-/// that comes before the park makes the park return at once, and a spurious
-/// wake-up only polls once more.
+/// while it waits for its waker. The waker sets a flag before it unparks,
+/// and the thread parks only while the flag is clear: code inside the
+/// future that parks this thread too (a blocking receive in the body) may
+/// take the unpark's token, but never the wake-up itself. A wake-up before
+/// the park makes it return at once; a spurious one only polls once more.
 fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(thread::Thread);
+    struct Signal {
+        thread: thread::Thread,
+        woken: AtomicBool,
+    }
 
-    impl Wake for Unpark {
+    impl Wake for Signal {
         fn wake(self: Arc<Self>) {
-            self.0.unpark();
+            self.wake_by_ref();
         }
 
         fn wake_by_ref(self: &Arc<Self>) {
-            self.0.unpark();
+            self.woken.store(true, Ordering::Release);
+            self.thread.unpark();
         }
     }
 
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let signal = Arc::new(Signal {
+        thread: thread::current(),
+        woken: AtomicBool::new(false),
+    });
+    let waker = Waker::from(Arc::clone(&signal));
     let mut context = Context::from_waker(&waker);
     let mut future = std::pin::pin!(future);
     loop {
         if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
             return output;
         }
-        thread::park();
+        while !signal.woken.swap(false, Ordering::Acquire) {
+            thread::park();
+        }
     }
 }
 
@@ -449,6 +461,39 @@ mod tests {
         };
         assert_eq!(block_on(relay), (1..=100).sum::<usize>());
         helper.join().unwrap();
+    }
+
+    /// Wakes itself from another thread during its first poll, then parks
+    /// this thread itself (as a blocking call in a body would), which takes
+    /// the unpark's token: the wake-up must not be lost with it.
+    struct ParksInsidePoll {
+        polls: usize,
+    }
+
+    impl Future for ParksInsidePoll {
+        type Output = usize;
+
+        fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<usize> {
+            self.polls += 1;
+            if self.polls > 1 {
+                return Poll::Ready(self.polls);
+            }
+            let waker = context.waker().clone();
+            thread::spawn(move || waker.wake()).join().unwrap();
+            // The token the wake left, taken as any park inside the body
+            // would take it.
+            thread::park_timeout(Duration::from_millis(1));
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn block_on_keeps_a_wake_up_whose_token_the_future_took() {
+        // A lost wake-up parks forever: run it where that shows as a
+        // failure, with a bound far above the microseconds it takes.
+        let (done, result) = mpsc::channel();
+        thread::spawn(move || done.send(block_on(ParksInsidePoll { polls: 0 })));
+        assert_eq!(result.recv_timeout(Duration::from_secs(30)), Ok(2));
     }
 
     #[test]
